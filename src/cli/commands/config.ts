@@ -1,0 +1,53 @@
+/** `sealtrail config`: shows the configuration every other command would run with, and why. */
+import type { Command } from 'commander';
+import { redactUrl, type ConfigSource, type ResolvedConfig } from '../config.js';
+import type { WithContext } from '../program.js';
+
+export function register(program: Command, withContext: WithContext): void {
+  program
+    .command('config')
+    .description('print the resolved configuration and where each setting came from')
+    .action(
+      withContext((ctx) => {
+        const shown = displayable(ctx.config);
+        ctx.out.result(() => renderConfig(shown), shown);
+        return 0;
+      }),
+    );
+}
+
+/** The configuration with passwords in URLs masked. It holds no key material: only the key file's path. */
+function displayable(config: ResolvedConfig): ResolvedConfig {
+  const monitor = { ...config.monitor };
+  if (monitor.webhook !== undefined) monitor.webhook = redactUrl(monitor.webhook);
+  return {
+    ...config,
+    db: redactUrl(config.db),
+    sinks: config.sinks.map((spec) => {
+      const colon = spec.indexOf(':');
+      return `${spec.slice(0, colon + 1)}${redactUrl(spec.slice(colon + 1))}`;
+    }),
+    monitor,
+  };
+}
+
+function renderConfig(config: ResolvedConfig): string {
+  const from = (source: ConfigSource): string => (source === 'default' ? '(default)' : `(from ${source})`);
+  const list = (items: string[], source: ConfigSource): string =>
+    items.length === 0 ? `none  ${from(source)}` : [from(source), ...items.map((item) => `  ${item}`)].join('\n');
+  const m = config.monitor;
+  return [
+    `config file      ${config.configFile ?? 'none'}`,
+    `db               ${config.db}  ${from(config.sources.db)}`,
+    `maxPayloadBytes  ${config.maxPayloadBytes}  ${from(config.sources.maxPayloadBytes)}`,
+    `keyFile          ${config.keyFile ?? 'not set'}  ${from(config.sources.keyFile)}`,
+    `sinks            ${list(config.sinks, config.sources.sinks)}`,
+    `vkeys            ${list(config.vkeys, config.sources.vkeys)}`,
+    `monitor          ${from(config.sources.monitor)}`,
+    `  interval       ${m.interval}`,
+    `  window         ${m.window}`,
+    `  stateFile      ${m.stateFile}`,
+    `  webhook        ${m.webhook ?? 'not set'}`,
+    `  sinkMaxAge     ${m.sinkMaxAge ?? 'not set'}`,
+  ].join('\n');
+}

@@ -1,0 +1,186 @@
+/**
+ * RFC 8785 JSON Canonicalization Scheme (JCS): the byte form every event payload is hashed in.
+ *
+ * Beyond plain JSON values, exactly two JavaScript types have a defined form, so callers can hash
+ * what they naturally hold: a Date becomes its ISO-8601 UTC string (toISOString), and a Uint8Array
+ * (Buffer included) becomes {"__bytes__": "<standard base64 with padding>"}. A bigint within
+ * ±(2^53-1) becomes the number it equals. Nothing else is converted: objects with a toJSON method
+ * (other than Date) are rejected like any other non-plain object, because silently calling user
+ * code would make the hash depend on it. Values JSON.stringify would drop or mangle (undefined,
+ * functions, symbols, NaN, ±Infinity, lone surrogates, Map, Set, class instances, cycles) throw
+ * non_canonical_value with the JSONPath-like location in details.path; nothing partial is returned.
+ */
+import { SealtrailError } from './errors.js';
+import { sha256 } from './hash.js';
+import { encodeBase64 } from './base64.js';
+
+/** Key of the object that stands for raw bytes in canonical JSON. */
+export const BYTES_KEY = '__bytes__';
+
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+// With the u flag a well-formed surrogate pair is one code point, so this matches only lone halves.
+const LONE_SURROGATE = /\p{Cs}/u;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+export function canonicalize(value: unknown): string {
+  return serialize(value, '$', new Set());
+}
+
+/** SHA-256 of the UTF-8 canonical form: the event_hash of a payload. */
+export function eventHash(payload: unknown): Buffer {
+  return canonicalHash(canonicalize(payload));
+}
+
+/** SHA-256 of text that is already canonical (e.g. stored canonical payloads being re-verified). */
+export function canonicalHash(canonicalText: string): Buffer {
+  return sha256(Buffer.from(canonicalText, 'utf8'));
+}
+
+function serialize(value: unknown, path: string, ancestors: Set<object>): string {
+  switch (typeof value) {
+    case 'string':
+      return serializeString(value, path);
+    case 'number':
+      if (!Number.isFinite(value)) throw reject(path, `${value} is not a JSON number`);
+      // ECMAScript Number-to-String is exactly the JCS number form; it also turns -0 into 0.
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      if (value > MAX_SAFE_BIGINT || value < -MAX_SAFE_BIGINT) {
+        throw reject(path, 'bigint outside ±(2^53-1) has no exact JSON number form');
+      }
+      return value.toString();
+    case 'object':
+      if (value === null) return 'null';
+      return serializeObject(value, path, ancestors);
+    default:
+      throw reject(path, `${typeof value} has no JSON form`);
+  }
+}
+
+function serializeString(text: string, path: string): string {
+  if (LONE_SURROGATE.test(text)) throw reject(path, 'string contains a lone surrogate');
+  // JSON.stringify escapes exactly what JCS escapes: '"', '\\', and controls below U+0020
+  // (as \b \t \n \f \r or lowercase \u00xx); everything else is emitted as is.
+  return JSON.stringify(text);
+}
+
+function serializeObject(value: object, path: string, ancestors: Set<object>): string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw reject(path, 'invalid Date');
+    return JSON.stringify(value.toISOString());
+  }
+  if (value instanceof Uint8Array) return `{"${BYTES_KEY}":"${encodeBase64(value)}"}`;
+  if (ancestors.has(value)) throw reject(path, 'cycle');
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) return serializeArray(value, path, ancestors);
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+      throw reject(path, `${kind} is not a plain object or array`);
+    }
+    if (Object.getOwnPropertySymbols(value).length > 0) throw reject(path, 'symbol-keyed property');
+    return serializePlainObject(value as Record<string, unknown>, path, ancestors);
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+function serializeArray(items: unknown[], path: string, ancestors: Set<object>): string {
+  const parts: string[] = [];
+  // Index loop, not map(): map skips holes, and a hole must be rejected like undefined.
+  for (let i = 0; i < items.length; i++) parts.push(serialize(items[i], `${path}[${i}]`, ancestors));
+  return `[${parts.join(',')}]`;
+}
+
+function serializePlainObject(obj: Record<string, unknown>, path: string, ancestors: Set<object>): string {
+  // Default sort compares UTF-16 code units, which is the order RFC 8785 §3.2.3 requires.
+  const keys = Object.keys(obj).sort();
+  const parts: string[] = [];
+  for (const key of keys) {
+    const childPath = memberPath(path, key);
+    if (LONE_SURROGATE.test(key)) throw reject(childPath, 'property name contains a lone surrogate');
+    parts.push(`${JSON.stringify(key)}:${serialize(obj[key], childPath, ancestors)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+function memberPath(path: string, key: string): string {
+  return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function reject(path: string, why: string): SealtrailError {
+  return new SealtrailError('non_canonical_value', `cannot canonicalize ${path}: ${why}`, { details: { path } });
+}
+
+/**
+ * JSON.parse made strict enough for hashing: malformed text and duplicate member names throw
+ * invalid_json (JSON.parse would silently keep the last duplicate, dropping data); lone surrogates
+ * (written as escapes such as \ud800) and numbers that overflow to ±Infinity throw
+ * non_canonical_value, since such values can never be canonicalized.
+ */
+export function parseJson(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new SealtrailError('invalid_json', `malformed JSON: ${(err as Error).message}`);
+  }
+  rejectDuplicateKeys(text);
+  checkParsed(value, '$');
+  return value;
+}
+
+function checkParsed(value: unknown, path: string): void {
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) throw reject(path, 'string contains a lone surrogate');
+  } else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw reject(path, 'number is outside the IEEE 754 double range');
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => checkParsed(item, `${path}[${i}]`));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const childPath = memberPath(path, key);
+      if (LONE_SURROGATE.test(key)) throw reject(childPath, 'property name contains a lone surrogate');
+      checkParsed(item, childPath);
+    }
+  }
+}
+
+/**
+ * One linear pass over text JSON.parse already accepted, so it only has to tell keys from values:
+ * a string directly after '{' or ',' inside an object is a member name.
+ */
+function rejectDuplicateKeys(text: string): void {
+  const scopes: Array<Set<string> | null> = []; // null marks an array
+  let previous = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '{') scopes.push(new Set());
+    else if (ch === '[') scopes.push(null);
+    else if (ch === '}' || ch === ']') scopes.pop();
+    else if (ch === '"') {
+      const end = endOfString(text, i);
+      const names = scopes[scopes.length - 1];
+      if (names && (previous === '{' || previous === ',')) {
+        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        if (names.has(name)) {
+          throw new SealtrailError('invalid_json', `duplicate member name ${JSON.stringify(name)}`, {
+            details: { name },
+          });
+        }
+        names.add(name);
+      }
+      i = end;
+    } else if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') continue;
+    previous = ch;
+  }
+}
+
+function endOfString(text: string, start: number): number {
+  let i = start + 1;
+  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+  return i;
+}

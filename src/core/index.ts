@@ -1,0 +1,14 @@
+/** The pure core: formats, hashes and proofs, with no I/O. docs/spec.md describes every byte. */
+export * from './errors.js';
+export * from './hash.js';
+export * from './base64.js';
+export * from './canonical-json.js';
+export * from './chain.js';
+export * from './merkle.js';
+export * from './compact-range.js';
+export * from './ledger-leaf.js';
+export * from './note-key.js';
+export * from './note.js';
+export * from './checkpoint.js';
+export * from './cosignature.js';
+export * from './tlog-proof.js';

@@ -1,0 +1,60 @@
+/**
+ * The Merkle leaf of a ledger entry. A PL/pgSQL implementation builds the same bytes with
+ * int4send/int8send, so every integer is big-endian two's complement and nothing here may change
+ * without a new format version byte:
+ *
+ *   leaf_data = 0x00 (format version)
+ *             ‖ u32be(len(kind_utf8)) ‖ kind_utf8
+ *             ‖ u32be(len(pk_utf8))   ‖ pk_utf8
+ *             ‖ event_hash (32 bytes)
+ *             ‖ i64be(appended_at, microseconds since the Unix epoch, UTC)
+ */
+import { SealtrailError } from './errors.js';
+import { leafHash } from './merkle.js';
+
+export const LEDGER_LEAF_VERSION = 0x00;
+
+export interface LedgerLeafFields {
+  kind: string;
+  pk: string;
+  eventHash: Uint8Array;
+  appendedAtMicros: bigint;
+}
+
+const MIN_I64 = -(1n << 63n);
+const MAX_I64 = (1n << 63n) - 1n;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+export function ledgerLeafData({ kind, pk, eventHash, appendedAtMicros }: LedgerLeafFields): Buffer {
+  const kindBytes = utf8(kind, 'kind');
+  const pkBytes = utf8(pk, 'pk');
+  if (eventHash.length !== 32) {
+    throw new SealtrailError('invalid_argument', 'eventHash must be 32 bytes', { details: { length: eventHash.length } });
+  }
+  if (typeof appendedAtMicros !== 'bigint' || appendedAtMicros < MIN_I64 || appendedAtMicros > MAX_I64) {
+    throw new SealtrailError('invalid_argument', 'appendedAtMicros must be a bigint in the int64 range', {
+      details: { appendedAtMicros: String(appendedAtMicros) },
+    });
+  }
+  const out = Buffer.alloc(1 + 4 + kindBytes.length + 4 + pkBytes.length + 32 + 8);
+  let at = out.writeUInt8(LEDGER_LEAF_VERSION, 0);
+  at = out.writeUInt32BE(kindBytes.length, at);
+  at += kindBytes.copy(out, at);
+  at = out.writeUInt32BE(pkBytes.length, at);
+  at += pkBytes.copy(out, at);
+  out.set(eventHash, at);
+  out.writeBigInt64BE(appendedAtMicros, at + 32);
+  return out;
+}
+
+export function ledgerLeafHash(fields: LedgerLeafFields): Buffer {
+  return leafHash(ledgerLeafData(fields));
+}
+
+function utf8(text: string, field: string): Buffer {
+  // Buffer.from would replace a lone surrogate with U+FFFD, silently changing the hashed bytes.
+  if (typeof text !== 'string' || LONE_SURROGATE.test(text)) {
+    throw new SealtrailError('invalid_argument', `${field} must be a string of valid Unicode`, { details: { field } });
+  }
+  return Buffer.from(text, 'utf8');
+}

@@ -1,0 +1,197 @@
+/**
+ * Group commit: concurrent append calls queue up and are written in one transaction, so the
+ * cost of a durable commit (an fsync) is shared by everyone waiting. Each queued unit is atomic
+ * on its own: a unit that fails (a duplicate with a different payload, a failing domain write)
+ * is rolled back alone and the rest of the group still commits.
+ */
+import { chainHash } from '../core/chain.js';
+import { CompactRange } from '../core/compact-range.js';
+import { SealtrailError } from '../core/errors.js';
+import { ledgerLeafHash } from '../core/ledger-leaf.js';
+import { entryKey, type EntryRow, type MerkleNode, type Store, type Tx } from '../store/store.js';
+import { nowMicros } from '../store/timestamps.js';
+import { loadFrontier } from './frontier.js';
+import type { PreparedEvent } from './prepare-event.js';
+
+export interface AppendedEntry extends EntryRow {
+  /** True when an identical event (same kind, pk and payload) was already in the ledger. */
+  existing: boolean;
+}
+
+export type DomainWrite<T> = (tx: Tx, entries: AppendedEntry[]) => Promise<T>;
+
+interface Unit {
+  events: PreparedEvent[];
+  domain: DomainWrite<unknown> | undefined;
+  resolve: (value: { entries: AppendedEntry[]; result: unknown }) => void;
+  reject: (err: unknown) => void;
+}
+
+interface ChainState {
+  size: number;
+  chainHash: Buffer;
+  range: CompactRange;
+}
+
+/** Upper bound of events written in one group transaction. */
+const MAX_GROUP_EVENTS = 10_000;
+
+export class Appender {
+  private readonly queue: Unit[] = [];
+  private flushing = false;
+  /** The chain state after our last commit; reused when nobody else has appended since. */
+  private cached: ChainState | null = null;
+
+  constructor(private readonly store: Store) {}
+
+  enqueue<T>(events: PreparedEvent[], domain?: DomainWrite<T>): Promise<{ entries: AppendedEntry[]; result: T }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, domain: domain as DomainWrite<unknown> | undefined, resolve: resolve as Unit['resolve'], reject });
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.takeGroup();
+        await this.writeGroup(group);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private takeGroup(): Unit[] {
+    const group: Unit[] = [];
+    let events = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (group.length > 0 && events + next.events.length > MAX_GROUP_EVENTS) break;
+      group.push(this.queue.shift()!);
+      events += next.events.length;
+    }
+    return group;
+  }
+
+  private async writeGroup(group: Unit[]): Promise<void> {
+    const outcomes = new Map<Unit, { ok: true; entries: AppendedEntry[]; result: unknown } | { ok: false; error: unknown }>();
+    let committed: ChainState | null = null;
+    try {
+      await this.store.writeTransaction(async (tx) => {
+        outcomes.clear();
+        const head = await tx.ledger.head();
+        const state = await this.stateFor(tx, head);
+        const keys = group.flatMap((u) => u.events.map((e) => ({ kind: e.kind, pk: e.pk })));
+        const known = await tx.ledger.findByKeys(keys);
+        const pendingRows: EntryRow[] = [];
+        const pendingNodes: MerkleNode[] = [];
+        const flushPending = async () => {
+          if (pendingRows.length === 0) return;
+          await tx.ledger.insertEntries(pendingRows.splice(0));
+          await tx.ledger.insertNodes(pendingNodes.splice(0));
+        };
+        for (const unit of group) {
+          const before = { size: state.size, chainHash: state.chainHash, range: state.range.clone() };
+          const addedKeys: string[] = [];
+          try {
+            const { entries, rows, nodes } = chainUnit(unit.events, state, known, addedKeys);
+            if (!unit.domain) {
+              pendingRows.push(...rows);
+              pendingNodes.push(...nodes);
+              outcomes.set(unit, { ok: true, entries, result: undefined });
+              continue;
+            }
+            await flushPending();
+            const domain = unit.domain;
+            const result = await tx.savepoint(async () => {
+              await tx.ledger.insertEntries(rows);
+              await tx.ledger.insertNodes(nodes);
+              return domain(tx, entries);
+            });
+            outcomes.set(unit, { ok: true, entries, result });
+          } catch (error) {
+            state.size = before.size;
+            state.chainHash = before.chainHash;
+            state.range = before.range;
+            for (const key of addedKeys) known.delete(key);
+            outcomes.set(unit, { ok: false, error });
+          }
+        }
+        await flushPending();
+        if (state.size !== head.size) {
+          await tx.ledger.writeHead({ size: state.size, chainHash: state.chainHash, root: state.range.root() });
+        }
+        committed = state;
+      });
+    } catch (error) {
+      this.cached = null;
+      for (const unit of group) unit.reject(error);
+      return;
+    }
+    this.cached = committed;
+    for (const unit of group) {
+      const outcome = outcomes.get(unit);
+      if (!outcome) unit.reject(new SealtrailError('internal', 'append outcome lost'));
+      else if (outcome.ok) unit.resolve({ entries: outcome.entries, result: outcome.result });
+      else unit.reject(outcome.error);
+    }
+  }
+
+  private async stateFor(tx: Tx, head: { size: number; chainHash: Buffer; root: Buffer }): Promise<ChainState> {
+    const c = this.cached;
+    if (c && c.size === head.size && c.chainHash.equals(head.chainHash)) {
+      return { size: c.size, chainHash: c.chainHash, range: c.range.clone() };
+    }
+    const range = await loadFrontier((keys) => tx.ledger.readNodes(keys), head.size);
+    return { size: head.size, chainHash: head.chainHash, range };
+  }
+}
+
+/** Chains one unit's events onto `state` (mutating it); throws before anything is written. */
+function chainUnit(
+  events: PreparedEvent[],
+  state: ChainState,
+  known: Map<string, EntryRow>,
+  addedKeys: string[],
+): { entries: AppendedEntry[]; rows: EntryRow[]; nodes: MerkleNode[] } {
+  const entries: AppendedEntry[] = [];
+  const rows: EntryRow[] = [];
+  const nodes: MerkleNode[] = [];
+  const appendedAtMicros = nowMicros();
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const key = entryKey(event.kind, event.pk);
+    const existing = known.get(key);
+    if (existing) {
+      if (!existing.eventHash.equals(event.eventHash)) {
+        throw new SealtrailError('duplicate_event', `an event ${event.kind}/${event.pk} with a different payload is already in the ledger (seq ${existing.seq})`, {
+          details: { kind: event.kind, pk: event.pk, seq: existing.seq, index: i },
+        });
+      }
+      entries.push({ ...existing, existing: true });
+      continue;
+    }
+    const seq = state.size + 1;
+    const row: EntryRow = {
+      seq,
+      kind: event.kind,
+      pk: event.pk,
+      eventHash: event.eventHash,
+      prevHash: state.chainHash,
+      chainHash: chainHash(state.chainHash, event.eventHash, seq),
+      appendedAtMicros,
+      payload: event.canonical,
+    };
+    const leaf = ledgerLeafHash({ kind: event.kind, pk: event.pk, eventHash: event.eventHash, appendedAtMicros });
+    for (const node of state.range.append(leaf)) nodes.push({ level: node.level, index: node.index, hash: node.hash });
+    state.size = seq;
+    state.chainHash = row.chainHash;
+    rows.push(row);
+    entries.push({ ...row, existing: false });
+    known.set(key, row);
+    addedKeys.push(key);
+  }
+  return { entries, rows, nodes };
+}

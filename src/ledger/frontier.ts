@@ -1,0 +1,27 @@
+/**
+ * Rebuilds the Merkle frontier (compact range) at a given size from the stored complete
+ * subtrees: one node per set bit of size, so O(log n) reads.
+ */
+import { CompactRange } from '../core/compact-range.js';
+import { SealtrailError } from '../core/errors.js';
+import { perfectSubtrees } from '../core/merkle.js';
+import { nodeKeyString, type NodeKey } from '../store/store.js';
+
+export type NodeReader = (keys: readonly NodeKey[]) => Promise<Map<string, Buffer>>;
+
+export async function loadFrontier(read: NodeReader, size: number): Promise<CompactRange> {
+  if (size === 0) return new CompactRange();
+  const keys = perfectSubtrees(0, size);
+  const found = await read(keys);
+  return CompactRange.fromFrontier(size, keys.map((k) => requireNode(found, k)));
+}
+
+export function requireNode(found: Map<string, Buffer>, key: NodeKey): Buffer {
+  const hash = found.get(nodeKeyString(key.level, key.index));
+  if (!hash) {
+    throw new SealtrailError('integrity_failure', `Merkle node level ${key.level} index ${key.index} is missing from merkle_nodes`, {
+      details: { level: key.level, index: key.index },
+    });
+  }
+  return hash;
+}

@@ -1,0 +1,296 @@
+/**
+ * The ledger: append (group commit), head, streaming reads, verification, proofs and signed
+ * checkpoints, over either backend. Features (capture, anchoring, task audit) build on this API.
+ */
+import { encodeBase64 } from '../core/base64.js';
+import { signCheckpoint } from '../core/checkpoint.js';
+import { SealtrailError } from '../core/errors.js';
+import type { NoteSigner } from '../core/note.js';
+import { ledgerLeafHash } from '../core/ledger-leaf.js';
+import { assertMigrated, loadMigrations, migrate } from '../store/migrate.js';
+import { openStore } from '../store/open-store.js';
+import type { EntryRow, HeadRow, Store, Tx } from '../store/store.js';
+import { isoFromMicros } from '../store/timestamps.js';
+import { Appender, type AppendedEntry } from './appender.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, prepareEvent, type EventInput } from './prepare-event.js';
+import { consistencyPath, inclusionPath, rootAt } from './prover.js';
+import { verifyLedger, type VerifyOptions, type VerifyReport } from './verifier.js';
+
+export interface LedgerOptions {
+  /** A SQLite file path or a postgres:// URL. */
+  url: string;
+  /** Largest canonical payload accepted, in bytes (default 1 MiB). */
+  maxPayloadBytes?: number;
+  /** Create or upgrade the schema on open (default true). Read-only verifiers pass false. */
+  migrate?: boolean;
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number;
+}
+
+export interface Head {
+  size: number;
+  chainHash: Buffer;
+  root: Buffer;
+}
+
+export interface LedgerEntry {
+  seq: number;
+  kind: string;
+  pk: string;
+  eventHash: Buffer;
+  prevHash: Buffer;
+  chainHash: Buffer;
+  appendedAt: string;
+  appendedAtMicros: bigint;
+  payload: string | null;
+  /** The RFC 6962 leaf hash (index seq − 1). */
+  leafHash: Buffer;
+}
+
+export interface AppendResult extends LedgerEntry {
+  /** True when the identical event was already in the ledger (idempotent append). */
+  existing: boolean;
+}
+
+export interface InclusionProof {
+  seq: number;
+  index: number;
+  size: number;
+  leafHash: Buffer;
+  root: Buffer;
+  proof: Buffer[];
+}
+
+export interface ConsistencyProof {
+  oldSize: number;
+  newSize: number;
+  oldRoot: Buffer;
+  newRoot: Buffer;
+  proof: Buffer[];
+}
+
+export interface CheckpointRecord {
+  id: number;
+  origin: string;
+  size: number;
+  root: Buffer;
+  chainHash: Buffer;
+  note: string;
+  createdAt: string;
+}
+
+const LEDGER_MIGRATIONS = new URL('./migrations/', import.meta.url);
+
+export function ledgerMigrations(store: Store) {
+  return loadMigrations(LEDGER_MIGRATIONS, store.dialect);
+}
+
+export async function openLedger(options: LedgerOptions): Promise<Ledger> {
+  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (!Number.isSafeInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
+    throw new SealtrailError('invalid_argument', 'maxPayloadBytes must be a positive integer');
+  }
+  const store = openStore(options.url, { poolSize: options.poolSize });
+  try {
+    const migrations = ledgerMigrations(store);
+    if (options.migrate ?? true) await migrate(store, 'ledger', migrations);
+    else await assertMigrated(store, 'ledger', migrations);
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+  return new Ledger(store, maxPayloadBytes);
+}
+
+function toEntry(row: EntryRow): LedgerEntry {
+  return {
+    seq: row.seq,
+    kind: row.kind,
+    pk: row.pk,
+    eventHash: row.eventHash,
+    prevHash: row.prevHash,
+    chainHash: row.chainHash,
+    appendedAt: isoFromMicros(row.appendedAtMicros),
+    appendedAtMicros: row.appendedAtMicros,
+    payload: row.payload,
+    leafHash: ledgerLeafHash({ kind: row.kind, pk: row.pk, eventHash: row.eventHash, appendedAtMicros: row.appendedAtMicros }),
+  };
+}
+
+function toResult(entry: AppendedEntry): AppendResult {
+  return { ...toEntry(entry), existing: entry.existing };
+}
+
+export class Ledger {
+  readonly store: Store;
+  readonly maxPayloadBytes: number;
+  private readonly appender: Appender;
+  private closed = false;
+
+  constructor(store: Store, maxPayloadBytes: number) {
+    this.store = store;
+    this.maxPayloadBytes = maxPayloadBytes;
+    this.appender = new Appender(store);
+  }
+
+  /** Appends one event; resolves once it is durable. Same (kind, pk, payload) again returns the existing entry. */
+  async append(kind: string, pk: string, payload: unknown): Promise<AppendResult> {
+    const [entry] = await this.appendBatch([{ kind, pk, payload }]);
+    return entry!;
+  }
+
+  /** Appends events atomically (all or none), in order. */
+  async appendBatch(events: readonly EventInput[]): Promise<AppendResult[]> {
+    const { entries } = await this.appendWith(events);
+    return entries;
+  }
+
+  /**
+   * Appends events and runs `write` in the same transaction (domain rows next to their ledger
+   * entries). If `write` throws, neither its rows nor the events are kept.
+   */
+  async appendWith<T = undefined>(events: readonly EventInput[], write?: (tx: Tx, entries: AppendResult[]) => Promise<T>): Promise<{ entries: AppendResult[]; result: T }> {
+    this.assertOpen();
+    if (!Array.isArray(events)) throw new SealtrailError('invalid_argument', 'events must be an array');
+    const prepared = events.map((e, index) => {
+      try {
+        return prepareEvent(e, this.maxPayloadBytes);
+      } catch (err) {
+        if (err instanceof SealtrailError && events.length > 1) {
+          throw new SealtrailError(err.code, `event ${index}: ${err.message}`, { cause: err, details: { ...err.details, index } });
+        }
+        throw err;
+      }
+    });
+    const { entries, result } = await this.appender.enqueue(prepared, write && ((tx, appended) => write(tx, appended.map(toResult))));
+    return { entries: entries.map(toResult), result: result as T };
+  }
+
+  async head(): Promise<Head> {
+    this.assertOpen();
+    const head: HeadRow = await this.store.readHead();
+    return { size: head.size, chainHash: head.chainHash, root: head.root };
+  }
+
+  /** Streams entries seq in [from, to] (default: all), reading in batches. */
+  async *entries(from = 1, to?: number): AsyncIterable<LedgerEntry> {
+    this.assertOpen();
+    const last = to ?? (await this.store.readHead()).size;
+    for await (const batch of this.store.entryBatches(Math.max(1, from), last)) {
+      for (const row of batch) yield toEntry(row);
+    }
+  }
+
+  async entry(seq: number): Promise<LedgerEntry | null> {
+    for await (const e of this.entries(seq, seq)) return e;
+    return null;
+  }
+
+  verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    this.assertOpen();
+    return verifyLedger(this.store, options);
+  }
+
+  /** An RFC 9162 inclusion proof of entry `seq` in the tree of `size` (default: current size). */
+  async proveInclusion(seq: number, size?: number): Promise<InclusionProof> {
+    this.assertOpen();
+    const head = await this.store.readHead();
+    const treeSize = size ?? head.size;
+    checkSize(treeSize, head.size, 'size');
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > treeSize) {
+      throw new SealtrailError('out_of_range', `seq ${seq} is not in a tree of size ${treeSize}`, { details: { seq, size: treeSize } });
+    }
+    const entry = await this.entry(seq);
+    if (!entry) throw new SealtrailError('integrity_failure', `entry ${seq} is missing from audit_chain`, { details: { seq } });
+    const read = this.nodeReader();
+    const [proof, root] = await Promise.all([inclusionPath(read, seq - 1, treeSize), treeSize === head.size ? head.root : rootAt(read, treeSize)]);
+    return { seq, index: seq - 1, size: treeSize, leafHash: entry.leafHash, root, proof };
+  }
+
+  /** An RFC 9162 consistency proof between two sizes of this ledger. */
+  async proveConsistency(oldSize: number, newSize: number): Promise<ConsistencyProof> {
+    this.assertOpen();
+    const head = await this.store.readHead();
+    checkSize(newSize, head.size, 'newSize');
+    if (!Number.isSafeInteger(oldSize) || oldSize < 1 || oldSize > newSize) {
+      throw new SealtrailError('out_of_range', `old size must be in 1..${newSize}`, { details: { oldSize, newSize } });
+    }
+    const read = this.nodeReader();
+    const [proof, oldRoot, newRoot] = await Promise.all([
+      oldSize === newSize ? Promise.resolve([]) : consistencyPath(read, oldSize, newSize),
+      rootAt(read, oldSize),
+      newSize === head.size ? Promise.resolve(head.root) : rootAt(read, newSize),
+    ]);
+    return { oldSize, newSize, oldRoot, newRoot, proof };
+  }
+
+  /** The Merkle root at an earlier size, from the stored subtrees (O(log n) reads). */
+  async rootAt(size: number): Promise<Buffer> {
+    const head = await this.store.readHead();
+    checkSize(size, head.size, 'size');
+    return rootAt(this.nodeReader(), size);
+  }
+
+  /**
+   * Signs a C2SP checkpoint of the current head with one or more keys (several during a key
+   * rotation) and records it in `checkpoints`. The origin defaults to the first key's name.
+   */
+  async checkpoint(signer: NoteSigner | NoteSigner[], options: { origin?: string } = {}): Promise<CheckpointRecord> {
+    this.assertOpen();
+    const signers = Array.isArray(signer) ? signer : [signer];
+    if (signers.length === 0) throw new SealtrailError('invalid_argument', 'a checkpoint needs at least one signer');
+    const origin = options.origin ?? signers[0]!.name;
+    return this.store.writeTransaction(async (tx) => {
+      const head = await tx.ledger.head();
+      const note = signCheckpoint({ origin, size: head.size, rootHash: head.root }, signers);
+      const createdAt = new Date().toISOString();
+      const rows = await tx.query<{ id: number }>(
+        'INSERT INTO checkpoints (origin, size, root, chain_hash, note, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
+        [origin, head.size, head.root, head.chainHash, note, createdAt],
+      );
+      return { id: Number(rows[0]!.id), origin, size: head.size, root: head.root, chainHash: head.chainHash, note, createdAt };
+    });
+  }
+
+  /** Checkpoints this ledger issued, oldest first. */
+  async checkpoints(): Promise<CheckpointRecord[]> {
+    const rows = await this.store.query<{ id: number; origin: string; size: number; root: Buffer; chain_hash: Buffer; note: string; created_at: unknown }>(
+      'SELECT id, origin, size, root, chain_hash, note, created_at FROM checkpoints ORDER BY id',
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      origin: r.origin,
+      size: Number(r.size),
+      root: r.root,
+      chainHash: r.chain_hash,
+      note: r.note,
+      createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : String(r.created_at),
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.store.close();
+  }
+
+  private nodeReader() {
+    return (keys: Parameters<Store['readNodes']>[0]) => this.store.readNodes(keys);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SealtrailError('invalid_argument', 'the ledger is closed');
+  }
+}
+
+function checkSize(size: number, current: number, name: string): void {
+  if (!Number.isSafeInteger(size) || size < 0 || size > current) {
+    throw new SealtrailError('out_of_range', `${name} ${size} is outside the ledger (size ${current})`, { details: { [name]: size, current } });
+  }
+}
+
+/** JSON form of a head, as `sealtrail head --json` prints it and `--trusted` reads it. */
+export function headToJson(head: Head): { size: number; chain_hash: string; root: string } {
+  return { size: head.size, chain_hash: head.chainHash.toString('hex'), root: encodeBase64(head.root) };
+}
+

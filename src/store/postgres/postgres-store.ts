@@ -1,0 +1,313 @@
+/**
+ * PostgreSQL backend (node-postgres): production, many writers. Appenders in any process and
+ * the capture triggers serialise on one transaction-scoped advisory lock (LEDGER_LOCK_KEY), so
+ * the chain never forks; bulk operations use unnest() arrays, one round trip per batch.
+ */
+import pg from 'pg';
+import { SealtrailError } from '../../core/errors.js';
+import {
+  entryKey,
+  nodeKeyString,
+  type EntryRow,
+  type HeadRow,
+  type LedgerTxOps,
+  type MerkleNode,
+  type NodeKey,
+  type Row,
+  type SqlValue,
+  type Store,
+  type Tx,
+} from '../store.js';
+import { isoFromMicros } from '../timestamps.js';
+
+/** The advisory lock every ledger writer takes (TypeScript and PL/pgSQL alike). Documented in docs/spec.md. */
+export const LEDGER_LOCK_KEY = 7_304_041_771_292_001n;
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    // seq, sizes and ids fit in a double; every other bigint is returned as text by callers who care.
+    if (oid === INT8_OID) return (v: string) => Number(v);
+    if (oid === NUMERIC_OID) return (v: string) => v;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+const ENTRY_COLUMNS = `seq, event_kind, event_pk, event_hash, prev_hash, chain_hash,
+  (extract(epoch from appended_at) * 1000000)::int8::text AS appended_at_us, payload`;
+
+export function toPositional(sql: string): string {
+  let out = '';
+  let n = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      out += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      out += c;
+    } else if (c === '?') {
+      out += `$${++n}`;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+function toEntry(r: Row): EntryRow {
+  return {
+    seq: Number(r.seq),
+    kind: r.event_kind as string,
+    pk: r.event_pk as string,
+    eventHash: r.event_hash as Buffer,
+    prevHash: r.prev_hash as Buffer,
+    chainHash: r.chain_hash as Buffer,
+    appendedAtMicros: BigInt(r.appended_at_us as string),
+    payload: (r.payload as string | null) ?? null,
+  };
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+export function openPostgresStore(url: string, options: { poolSize?: number } = {}): PostgresStore {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    types: typeParsers,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client losing its connection must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  return new PostgresStore(pool, redact(url));
+}
+
+type Client = pg.PoolClient | pg.Pool;
+
+async function q<T extends Row>(client: Client, location: string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<T>> {
+  try {
+    return await client.query<T>(sql, params as unknown[] | undefined);
+  } catch (err) {
+    throw mapPgError(err, location);
+  }
+}
+
+export class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const;
+  readonly capabilities = { concurrentProcesses: true, triggerCapture: true, roles: true };
+  readonly location: string;
+  readonly pool: pg.Pool;
+
+  constructor(pool: pg.Pool, location: string) {
+    this.pool = pool;
+    this.location = location;
+  }
+
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return (await q<T>(this.pool, this.location, toPositional(sql), params)).rows;
+  }
+
+  async run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return (await q(this.pool, this.location, toPositional(sql), params)).rowCount ?? 0;
+  }
+
+  async exec(script: string): Promise<void> {
+    await q(this.pool, this.location, script);
+  }
+
+  writeTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.runTransaction(true, fn);
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.runTransaction(false, fn);
+  }
+
+  private async runTransaction<T>(lock: boolean, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapPgError(err, this.location);
+    }
+    let broken = false;
+    try {
+      await q(client, this.location, 'BEGIN');
+      if (lock) await q(client, this.location, 'SELECT pg_advisory_xact_lock($1)', [LEDGER_LOCK_KEY.toString()]);
+      const result = await fn(this.txHandle(client));
+      await q(client, this.location, 'COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private txHandle(client: pg.PoolClient): Tx {
+    const location = this.location;
+    let savepoints = 0;
+    const ledger: LedgerTxOps = {
+      async head() {
+        return readHead(client, location);
+      },
+      async findByKeys(keys) {
+        const found = new Map<string, EntryRow>();
+        if (keys.length === 0) return found;
+        const res = await q(
+          client,
+          location,
+          `SELECT ${ENTRY_COLUMNS} FROM audit_chain a
+           JOIN unnest($1::text[], $2::text[]) AS k(kind, pk) ON a.event_kind = k.kind AND a.event_pk = k.pk`,
+          [keys.map((k) => k.kind), keys.map((k) => k.pk)],
+        );
+        for (const row of res.rows) {
+          const e = toEntry(row);
+          found.set(entryKey(e.kind, e.pk), e);
+        }
+        return found;
+      },
+      async insertEntries(rows) {
+        if (rows.length === 0) return;
+        await q(
+          client,
+          location,
+          `INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload)
+           SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[], $7::timestamptz[], $8::text[])`,
+          [
+            rows.map((r) => r.seq),
+            rows.map((r) => r.kind),
+            rows.map((r) => r.pk),
+            rows.map((r) => r.eventHash),
+            rows.map((r) => r.prevHash),
+            rows.map((r) => r.chainHash),
+            rows.map((r) => isoFromMicros(r.appendedAtMicros)),
+            rows.map((r) => r.payload),
+          ],
+        );
+      },
+      async insertNodes(nodes: readonly MerkleNode[]) {
+        if (nodes.length === 0) return;
+        await q(client, location, 'INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])', [
+          nodes.map((n) => n.level),
+          nodes.map((n) => n.index),
+          nodes.map((n) => n.hash),
+        ]);
+      },
+      async readNodes(keys) {
+        return readNodes(client, location, keys);
+      },
+      async writeHead(head: HeadRow) {
+        await q(client, location, 'UPDATE ledger_head SET size = $1, chain_hash = $2, root = $3 WHERE id = 1', [head.size, head.chainHash, head.root]);
+      },
+    };
+    return {
+      ledger,
+      exec: async (script: string) => void (await q(client, location, script)),
+      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => (await q<T>(client, location, toPositional(sql), params)).rows,
+      run: async (sql: string, params?: readonly SqlValue[]) => (await q(client, location, toPositional(sql), params)).rowCount ?? 0,
+      savepoint: async <T>(fn: () => Promise<T>) => {
+        const name = `sp_${++savepoints}`;
+        await q(client, location, `SAVEPOINT ${name}`);
+        try {
+          const result = await fn();
+          await q(client, location, `RELEASE SAVEPOINT ${name}`);
+          return result;
+        } catch (err) {
+          await q(client, location, `ROLLBACK TO SAVEPOINT ${name}`);
+          throw err;
+        }
+      },
+    };
+  }
+
+  async readHead(): Promise<HeadRow> {
+    return readHead(this.pool, this.location);
+  }
+
+  async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
+    return readNodes(this.pool, this.location, keys);
+  }
+
+  async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
+    let next = from;
+    while (next <= to) {
+      const res = await q(this.pool, this.location, `SELECT ${ENTRY_COLUMNS} FROM audit_chain WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [
+        next,
+        to,
+        batchSize,
+      ]);
+      if (res.rows.length === 0) return;
+      const batch = res.rows.map(toEntry);
+      yield batch;
+      next = batch[batch.length - 1]!.seq + 1;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+async function readHead(client: Client, location: string): Promise<HeadRow> {
+  const res = await q(client, location, 'SELECT size, chain_hash, root FROM ledger_head WHERE id = 1');
+  const row = res.rows[0];
+  if (!row) throw new SealtrailError('schema_missing', `no ledger at ${location}; run \`sealtrail init\``);
+  return { size: Number(row.size), chainHash: row.chain_hash as Buffer, root: row.root as Buffer };
+}
+
+async function readNodes(client: Client, location: string, keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  if (keys.length === 0) return out;
+  const res = await q(
+    client,
+    location,
+    `SELECT n.level, n.idx, n.hash FROM merkle_nodes n
+     JOIN unnest($1::int2[], $2::int8[]) AS k(level, idx) ON n.level = k.level AND n.idx = k.idx`,
+    [keys.map((k) => k.level), keys.map((k) => k.index)],
+  );
+  for (const row of res.rows) out.set(nodeKeyString(Number(row.level), Number(row.idx)), row.hash as Buffer);
+  return out;
+}
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN', 'EPIPE']);
+
+export function mapPgError(err: unknown, location: string): unknown {
+  if (err instanceof SealtrailError) return err;
+  const e = err as { code?: string; message?: string };
+  const message = e.message ?? String(err);
+  if ((e.code && CONNECTION_ERRORS.has(e.code)) || /Connection terminated|timeout expired|connect ECONN|Client has encountered a connection error/i.test(message)) {
+    return new SealtrailError('database_unreachable', `cannot reach PostgreSQL at ${location}: ${message}`, { cause: err, details: { location } });
+  }
+  switch (e.code) {
+    case '3D000': // database does not exist
+    case '28P01': // password authentication failed
+    case '28000':
+    case '57P01': // admin shutdown
+    case '57P03': // cannot connect now
+      return new SealtrailError('database_unreachable', `cannot use PostgreSQL at ${location}: ${message}`, { cause: err, details: { location, sqlstate: e.code } });
+    case '42P01': // undefined_table
+      return new SealtrailError('schema_missing', `${message} at ${location}; run \`sealtrail init\``, { cause: err, details: { sqlstate: e.code } });
+    case '42501': // insufficient_privilege
+      return new SealtrailError('permission_denied', `PostgreSQL refused: ${message}`, { cause: err, details: { sqlstate: e.code } });
+    default:
+      return new SealtrailError('database_error', `PostgreSQL error: ${message}`, { cause: err, details: { sqlstate: e.code } });
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * SQLite backend (better-sqlite3): the embedded default, one file, zero set-up.
+ * WAL with synchronous=FULL so a commit is durable when it returns; BEGIN IMMEDIATE takes the
+ * file's write lock up front, which serialises appenders across processes too.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { SealtrailError } from '../../core/errors.js';
+import {
+  entryKey,
+  nodeKeyString,
+  type EntryRow,
+  type HeadRow,
+  type LedgerTxOps,
+  type MerkleNode,
+  type NodeKey,
+  type Row,
+  type SqlValue,
+  type Store,
+  type Tx,
+} from '../store.js';
+import { AsyncMutex } from '../async-mutex.js';
+import { isoFromMicros, microsFromIso } from '../timestamps.js';
+
+type Db = Database.Database;
+
+const BUSY_TIMEOUT_MS = 30_000;
+
+export function openSqliteStore(path: string, options: { readonly?: boolean } = {}): SqliteStore {
+  const file = resolve(path);
+  let db: Db;
+  try {
+    if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: BUSY_TIMEOUT_MS });
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+    db.pragma('foreign_keys = ON');
+    db.defaultSafeIntegers(false);
+  } catch (err) {
+    throw new SealtrailError('database_unreachable', `cannot open SQLite database ${file}: ${(err as Error).message}`, {
+      cause: err,
+      details: { location: file },
+    });
+  }
+  return new SqliteStore(db, file);
+}
+
+function bind(params: readonly SqlValue[] | undefined): unknown[] {
+  if (!params) return [];
+  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
+}
+
+function toEntry(r: Row): EntryRow {
+  return {
+    seq: r.seq as number,
+    kind: r.event_kind as string,
+    pk: r.event_pk as string,
+    eventHash: r.event_hash as Buffer,
+    prevHash: r.prev_hash as Buffer,
+    chainHash: r.chain_hash as Buffer,
+    appendedAtMicros: microsFromIso(r.appended_at as string),
+    payload: (r.payload as string | null) ?? null,
+  };
+}
+
+export class SqliteStore implements Store {
+  readonly dialect = 'sqlite' as const;
+  readonly capabilities = { concurrentProcesses: true, triggerCapture: false, roles: false };
+  readonly location: string;
+  readonly db: Db;
+  /** One connection: transactions and statements from concurrent async callers take turns. */
+  private readonly mutex = new AsyncMutex();
+  private readonly statements = new Map<string, Database.Statement>();
+  private savepointCounter = 0;
+  private inTransaction = false;
+
+  constructor(db: Db, location: string) {
+    this.db = db;
+    this.location = location;
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private querySync<T extends Row>(sql: string, params?: readonly SqlValue[]): T[] {
+    const stmt = this.prepare(sql);
+    if (!stmt.reader) {
+      stmt.run(...bind(params));
+      return [];
+    }
+    return stmt.all(...bind(params)) as T[];
+  }
+
+  private runSync(sql: string, params?: readonly SqlValue[]): number {
+    return this.prepare(sql).run(...bind(params)).changes;
+  }
+
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.mutex.run(async () => this.wrap(() => this.querySync<T>(sql, params)));
+  }
+
+  async run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.mutex.run(async () => this.wrap(() => this.runSync(sql, params)));
+  }
+
+  async exec(script: string): Promise<void> {
+    await this.mutex.run(async () => this.wrap(() => this.db.exec(script)));
+  }
+
+  writeTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.runTransaction('BEGIN IMMEDIATE', fn);
+  }
+
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.runTransaction('BEGIN', fn);
+  }
+
+  private runTransaction<T>(begin: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      if (this.inTransaction) throw new SealtrailError('internal', 'nested transaction on one SQLite connection');
+      this.wrap(() => this.db.exec(begin));
+      this.inTransaction = true;
+      try {
+        const result = await fn(this.txHandle());
+        this.wrap(() => this.db.exec('COMMIT'));
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        this.inTransaction = false;
+      }
+    });
+  }
+
+  private txHandle(): Tx {
+    const store = this;
+    const ledger: LedgerTxOps = {
+      async head() {
+        return store.headSync();
+      },
+      async findByKeys(keys) {
+        const found = new Map<string, EntryRow>();
+        const stmt = store.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
+        for (const { kind, pk } of keys) {
+          const row = stmt.get(kind, pk) as Row | undefined;
+          if (row) found.set(entryKey(kind, pk), toEntry(row));
+        }
+        return found;
+      },
+      async insertEntries(rows) {
+        const stmt = store.prepare(
+          'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        );
+        store.wrap(() => {
+          for (const r of rows) {
+            stmt.run(r.seq, r.kind, r.pk, r.eventHash, r.prevHash, r.chainHash, isoFromMicros(r.appendedAtMicros), r.payload);
+          }
+        });
+      },
+      async insertNodes(nodes: readonly MerkleNode[]) {
+        const stmt = store.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
+        store.wrap(() => {
+          for (const n of nodes) stmt.run(n.level, n.index, n.hash);
+        });
+      },
+      async readNodes(keys) {
+        return store.readNodesSync(keys);
+      },
+      async writeHead(head: HeadRow) {
+        store.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]);
+      },
+    };
+    return {
+      ledger,
+      exec: async (script: string) => store.wrap(() => void store.db.exec(script)),
+      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => store.wrap(() => store.querySync<T>(sql, params)),
+      run: async (sql: string, params?: readonly SqlValue[]) => store.wrap(() => store.runSync(sql, params)),
+      savepoint: async <T>(fn: () => Promise<T>) => {
+        const name = `sp_${++store.savepointCounter}`;
+        store.db.exec(`SAVEPOINT ${name}`);
+        try {
+          const result = await fn();
+          store.db.exec(`RELEASE ${name}`);
+          return result;
+        } catch (err) {
+          store.db.exec(`ROLLBACK TO ${name}`);
+          store.db.exec(`RELEASE ${name}`);
+          throw err;
+        }
+      },
+    };
+  }
+
+  private headSync(): HeadRow {
+    const row = this.prepare('SELECT size, chain_hash, root FROM ledger_head WHERE id = 1').get() as Row | undefined;
+    if (!row) throw new SealtrailError('schema_missing', `no ledger at ${this.location}; run \`sealtrail init\``);
+    return { size: row.size as number, chainHash: row.chain_hash as Buffer, root: row.root as Buffer };
+  }
+
+  private readNodesSync(keys: readonly NodeKey[]): Map<string, Buffer> {
+    const stmt = this.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
+    const out = new Map<string, Buffer>();
+    for (const { level, index } of keys) {
+      const row = stmt.get(level, index) as { hash: Buffer } | undefined;
+      if (row) out.set(nodeKeyString(level, index), row.hash);
+    }
+    return out;
+  }
+
+  async readHead(): Promise<HeadRow> {
+    return this.mutex.run(async () => this.wrap(() => this.headSync()));
+  }
+
+  async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
+    return this.mutex.run(async () => this.wrap(() => this.readNodesSync(keys)));
+  }
+
+  async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
+    let next = from;
+    while (next <= to) {
+      const rows = await this.query('SELECT * FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?', [next, to, batchSize]);
+      if (rows.length === 0) return;
+      const batch = rows.map(toEntry);
+      yield batch;
+      next = batch[batch.length - 1]!.seq + 1;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.mutex.run(async () => {
+      if (this.db.open) this.db.close();
+    });
+  }
+
+  /** Maps driver errors to coded ones. */
+  private wrap<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw mapSqliteError(err, this.location);
+    }
+  }
+}
+
+function mapSqliteError(err: unknown, location: string): unknown {
+  if (err instanceof SealtrailError) return err;
+  const e = err as { code?: string; message?: string };
+  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) {
+    if (e.code === 'SQLITE_READONLY' || e.code === 'SQLITE_AUTH') {
+      return new SealtrailError('permission_denied', `SQLite refused the write: ${e.message}`, { cause: err, details: { location } });
+    }
+    if (e.code.startsWith('SQLITE_CONSTRAINT')) {
+      return new SealtrailError('database_error', `constraint violated: ${e.message}`, { cause: err, details: { sqlite: e.code } });
+    }
+    if (e.message?.includes('no such table')) {
+      return new SealtrailError('schema_missing', `${e.message} in ${location}; run \`sealtrail init\``, { cause: err });
+    }
+    return new SealtrailError('database_error', `SQLite error: ${e.message}`, { cause: err, details: { sqlite: e.code } });
+  }
+  return err;
+}

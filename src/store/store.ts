@@ -1,0 +1,105 @@
+/**
+ * The narrow storage interface every backend implements (SQLite in sqlite/, PostgreSQL in
+ * postgres/, same file names in each). Ledger and features talk to this, never to a driver.
+ * Generic SQL uses `?` placeholders on both backends; dialect differences that matter to
+ * callers are capability flags, not `if (postgres)` scattered through the code.
+ */
+
+export type SqlValue = null | number | bigint | string | Uint8Array | boolean;
+export type Row = Record<string, unknown>;
+
+export interface Queryable {
+  /** Runs one statement with `?` placeholders and returns its rows. */
+  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Runs one statement with `?` placeholders and returns the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+/** A transaction in progress. Savepoints let one failing unit of a group commit roll back alone. */
+export interface Tx extends Queryable {
+  /** Runs a multi-statement SQL script (no placeholders) inside this transaction. */
+  exec(script: string): Promise<void>;
+  savepoint<T>(fn: () => Promise<T>): Promise<T>;
+  /** Ledger-specific bulk operations (one round trip per batch on PostgreSQL). */
+  readonly ledger: LedgerTxOps;
+}
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface StoreCapabilities {
+  /** Several processes can append at once (both backends; SQLite through its file lock). */
+  readonly concurrentProcesses: boolean;
+  /** Database-side triggers can chain rows themselves (PostgreSQL capture). */
+  readonly triggerCapture: boolean;
+  /** Roles and grants exist (read-only verifier role). */
+  readonly roles: boolean;
+}
+
+export interface Store extends Queryable {
+  readonly dialect: Dialect;
+  readonly capabilities: StoreCapabilities;
+  /** A display form of the location with any password removed. */
+  readonly location: string;
+  /**
+   * Runs fn in one transaction that holds the ledger's write lock from its start
+   * (SQLite: BEGIN IMMEDIATE; PostgreSQL: the head row locked FOR UPDATE), so appenders in
+   * this process, other processes and database triggers are serialised.
+   */
+  writeTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Runs fn in an ordinary transaction (no ledger lock). */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Runs a multi-statement SQL script (no placeholders) outside any transaction. */
+  exec(script: string): Promise<void>;
+  /** Streams audit_chain rows seq in [from, to] in batches, in seq order. */
+  entryBatches(from: number, to: number, batchSize?: number): AsyncIterable<EntryRow[]>;
+  /** Reads the stored Merkle subtree hashes for the given (level, index) pairs. */
+  readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
+  readHead(): Promise<HeadRow>;
+  close(): Promise<void>;
+}
+
+export interface EntryRow {
+  seq: number;
+  kind: string;
+  pk: string;
+  eventHash: Buffer;
+  prevHash: Buffer;
+  chainHash: Buffer;
+  /** Microseconds since the Unix epoch, UTC (the precision PostgreSQL keeps). */
+  appendedAtMicros: bigint;
+  payload: string | null;
+}
+
+export interface HeadRow {
+  size: number;
+  chainHash: Buffer;
+  root: Buffer;
+}
+
+export interface NodeKey {
+  level: number;
+  index: number;
+}
+
+export interface MerkleNode extends NodeKey {
+  hash: Buffer;
+}
+
+export function nodeKeyString(level: number, index: number): string {
+  return `${level}/${index}`;
+}
+
+export interface LedgerTxOps {
+  /** The head row, read under the write lock. */
+  head(): Promise<HeadRow>;
+  /** Existing entries for these (kind, pk) pairs, keyed by `kind\u0000pk`. */
+  findByKeys(keys: ReadonlyArray<{ kind: string; pk: string }>): Promise<Map<string, EntryRow>>;
+  insertEntries(rows: readonly EntryRow[]): Promise<void>;
+  insertNodes(nodes: readonly MerkleNode[]): Promise<void>;
+  readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
+  writeHead(head: HeadRow): Promise<void>;
+}
+
+export function entryKey(kind: string, pk: string): string {
+  return `${kind}\u0000${pk}`;
+}

@@ -46,7 +46,7 @@ export class CompactRange {
     if (leafHash.length !== 32) {
       throw new SealtrailError('invalid_argument', 'a leaf hash is 32 bytes', { details: { length: leafHash.length } });
     }
-    let hash = Buffer.from(leafHash);
+    let hash: Buffer = Buffer.from(leafHash);
     let index = this.#size;
     let level = 0;
     const completed: CompletedNode[] = [{ level, index, hash }];

@@ -7,7 +7,14 @@ export * from './chain.js';
 export * from './merkle.js';
 export * from './compact-range.js';
 export * from './ledger-leaf.js';
-export * from './note-key.js';
+export {
+  SIGNATURE_TYPE_COSIGNATURE_V1,
+  SIGNATURE_TYPE_ED25519,
+  formatKeyId,
+  formatVerifierKey,
+  isValidKeyName,
+  keyIdOf,
+} from './note-key.js';
 export * from './note.js';
 export * from './checkpoint.js';
 export * from './cosignature.js';

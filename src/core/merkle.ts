@@ -153,7 +153,7 @@ export function perfectSubtrees(start: number, end: number): SubtreeId[] {
 /** MTH of a range from its perfect-subtree hashes (left to right): h = nodeHash(h_i, h), right to left. */
 export function foldSubtrees(hashes: readonly Uint8Array[]): Buffer {
   if (hashes.length === 0) return EMPTY_ROOT;
-  let h = Buffer.from(hashes[hashes.length - 1]!);
+  let h: Buffer = Buffer.from(hashes[hashes.length - 1]!);
   for (let i = hashes.length - 2; i >= 0; i--) h = nodeHash(hashes[i]!, h);
   return h;
 }

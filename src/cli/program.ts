@@ -53,6 +53,8 @@ export interface CommandGroup {
  * one line while TypeScript still checks that the module exports `register`.
  */
 const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
+  () => import('./commands/ledger.js'),
+  () => import('./commands/demo.js'),
   () => import('./commands/config.js'),
 ];
 

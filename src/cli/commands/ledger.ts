@@ -1,0 +1,320 @@
+/**
+ * The ledger commands: init, append, head, verify, prove, check-proof. Thin: parse, call the
+ * library, print through ctx.out.
+ */
+import { createReadStream, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { canonicalHash, parseJson } from '../../core/canonical-json.js';
+import { SealtrailError } from '../../core/errors.js';
+import { ledgerLeafHash } from '../../core/ledger-leaf.js';
+import { NoteSigner, NoteVerifier } from '../../core/note.js';
+import { formatTlogProof, verifyTlogProof } from '../../core/tlog-proof.js';
+import { encodeBase64 } from '../../core/base64.js';
+import { fromHex } from '../../core/hash.js';
+import { signCheckpoint } from '../../core/checkpoint.js';
+import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
+import { parseTrustedState } from '../../ledger/trusted-state.js';
+import { microsFromIso } from '../../store/timestamps.js';
+import type { CommandContext, WithContext } from '../program.js';
+import { createProgress } from '../progress.js';
+
+export async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) => Promise<T>, options: { migrate?: boolean } = {}): Promise<T> {
+  const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes, migrate: options.migrate ?? false });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 0) {
+      throw new SealtrailError('invalid_argument', `${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+}
+
+function entryJson(e: AppendResult) {
+  return { seq: e.seq, event_hash: e.eventHash.toString('hex'), chain_hash: e.chainHash.toString('hex'), ...(e.existing ? { existing: true } : {}) };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function register(program: Command, withContext: WithContext): void {
+  program
+    .command('init')
+    .description('create (or upgrade) the ledger schema in the database')
+    .action(
+      withContext(async (ctx) => {
+        const ledger = await openLedger({ url: ctx.config.db, migrate: true });
+        try {
+          const head = await ledger.head();
+          ctx.out.result(`ledger ready at ${ledger.store.location} (size ${head.size})`, { ok: true, db: ledger.store.location, ...headToJson(head) });
+        } finally {
+          await ledger.close();
+        }
+        return 0;
+      }),
+    );
+
+  program
+    .command('append')
+    .description('append an event (payload JSON as argument or on stdin), or many with --jsonl')
+    .argument('[kind]', 'event kind, e.g. deploy')
+    .argument('[pk]', 'event key, unique within its kind')
+    .argument('[payload-json]', 'the payload as JSON (read from stdin when omitted)')
+    .option('--jsonl <file>', 'append every line {"kind","pk","payload"} of a JSON Lines file (- for stdin)')
+    .action(
+      withContext<{ jsonl?: string }>(async (ctx, { args, opts }) => {
+        const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes });
+        try {
+          if (opts.jsonl !== undefined) return await appendJsonl(ctx, ledger, opts.jsonl);
+          const [kind, pk, payloadText] = args;
+          if (!kind || !pk) throw new SealtrailError('invalid_argument', 'append needs <kind> and <pk> (or --jsonl <file>)');
+          const payload = parseJson(payloadText ?? (await readStdin()));
+          const entry = await ledger.append(kind, pk, payload);
+          ctx.out.result(`${entry.existing ? 'already present' : 'appended'}: seq ${entry.seq} chain_hash ${entry.chainHash.toString('hex')}`, entryJson(entry));
+          return 0;
+        } finally {
+          await ledger.close();
+        }
+      }),
+    );
+
+  program
+    .command('head')
+    .description('print the ledger head: size, chain hash and Merkle root')
+    .action(
+      withContext(async (ctx) =>
+        withLedger(ctx, async (ledger) => {
+          const head = headToJson(await ledger.head());
+          ctx.out.result(`size        ${head.size}\nchain_hash  ${head.chain_hash}\nroot        ${head.root}`, head);
+          return 0;
+        }),
+      ),
+    );
+
+  program
+    .command('verify')
+    .description('re-derive every hash and link client-side and report the first divergence')
+    .option('--from <seq>', 'first seq to verify', positiveInt('--from'))
+    .option('--to <seq>', 'last seq to verify', positiveInt('--to'))
+    .option('--trusted <file>', 'a trusted state: `sealtrail head --json` output or a checkpoint note')
+    .option('--vkey <vkey...>', 'verifier keys: a --trusted checkpoint must carry a valid signature by one of them')
+    .action(
+      withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[] }>(async (ctx, { opts }) =>
+        withLedger(ctx, async (ledger) => {
+          const vkeys = opts.vkey ?? ctx.config.vkeys;
+          const trusted = opts.trusted === undefined ? undefined : parseTrustedState(readFileSync(opts.trusted, 'utf8'), vkeys.map((k) => NoteVerifier.fromKey(k)));
+          const head = await ledger.head();
+          const progress = createProgress({ label: 'verify', total: head.size });
+          let shown = 0;
+          const report = await ledger.verify({
+            ...(opts.from !== undefined ? { from: opts.from } : {}),
+            ...(opts.to !== undefined ? { to: opts.to } : {}),
+            ...(trusted ? { trusted } : {}),
+            onProgress: (checked) => {
+              progress.tick(checked - shown);
+              shown = checked;
+            },
+          });
+          progress.done();
+          const d = report.divergence;
+          ctx.out.result(
+            d
+              ? `INTEGRITY FAILURE at seq ${d.seq}${d.kind ? ` (${d.kind}/${d.pk})` : ''}: ${d.reason} — checked ${report.checked} entries`
+              : `ok: ${report.checked} entries verified (size ${report.size})`,
+            { ok: report.ok, checked: report.checked, divergence: d },
+          );
+          return report.ok ? 0 : 1;
+        }),
+      ),
+    );
+
+  const prove = program.command('prove').description('produce inclusion and consistency proofs');
+  prove
+    .command('inclusion')
+    .description('a C2SP tlog-proof that entry <seq> is in the tree (signed checkpoint included)')
+    .argument('<seq>', 'the entry', positiveInt('seq'))
+    .option('--size <n>', 'tree size to prove against (default: the latest recorded checkpoint, or the head with --key-file)', positiveInt('--size'))
+    .option('--key-file <path...>', 'sign a fresh checkpoint of that size with these keys')
+    .action(
+      withContext<{ size?: number; keyFile?: string[] }>(async (ctx, { command, opts }) =>
+        withLedger(ctx, async (ledger) => {
+          const seq = command.processedArgs[0] as number;
+          const note = await checkpointNoteFor(ctx, ledger, seq, opts);
+          const proof = await ledger.proveInclusion(seq, note.size);
+          const entry = (await ledger.entry(seq))!;
+          const extra = Buffer.from(
+            JSON.stringify({ seq, kind: entry.kind, pk: entry.pk, event_hash: entry.eventHash.toString('hex'), appended_at: entry.appendedAt, payload: entry.payload }),
+          );
+          const text = formatTlogProof({ index: proof.index, inclusionProof: proof.proof, checkpointNote: note.note, extra });
+          ctx.out.result(text, { seq, size: proof.size, proof: text });
+          return 0;
+        }),
+      ),
+    );
+  prove
+    .command('consistency')
+    .description('an RFC 9162 consistency proof between two tree sizes (base64 hashes, one per line)')
+    .argument('<old>', 'old size', positiveInt('old'))
+    .argument('<new>', 'new size', positiveInt('new'))
+    .action(
+      withContext(async (ctx, { command }) =>
+        withLedger(ctx, async (ledger) => {
+          const [oldSize, newSize] = command.processedArgs as [number, number];
+          const p = await ledger.proveConsistency(oldSize, newSize);
+          const hashes = p.proof.map(encodeBase64);
+          ctx.out.result(hashes.join('\n'), {
+            old_size: oldSize,
+            new_size: newSize,
+            old_root: encodeBase64(p.oldRoot),
+            new_root: encodeBase64(p.newRoot),
+            proof: hashes,
+          });
+          return 0;
+        }),
+      ),
+    );
+
+  program
+    .command('check-proof')
+    .description('verify a tlog-proof bundle offline: signature, entry hashes and inclusion')
+    .argument('<file>', 'the proof (- for stdin)')
+    .requiredOption('--vkey <vkey...>', 'trusted verifier keys')
+    .action(
+      withContext<{ vkey: string[] }>(async (ctx, { args, opts }) => {
+        const text = args[0] === '-' ? await readStdin() : readFileSync(args[0]!, 'utf8');
+        const result = checkProofBundle(text, opts.vkey);
+        ctx.out.result(
+          result.ok ? `ok: entry ${result.seq} (${result.kind}/${result.pk}) is in ${result.origin} at size ${result.size}` : `INVALID PROOF: ${result.reason}`,
+          result,
+        );
+        return result.ok ? 0 : 1;
+      }),
+    );
+}
+
+/** The signed checkpoint a proof is anchored to: a fresh one (--key-file) or the latest recorded one. */
+async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: number, opts: { size?: number; keyFile?: string[] }): Promise<{ size: number; note: string }> {
+  const keyFiles = opts.keyFile ?? (ctx.config.keyFile ? [ctx.config.keyFile] : []);
+  if (keyFiles.length > 0) {
+    const signers = keyFiles.map((f) => NoteSigner.fromKey(readFileSync(f, 'utf8').trim()));
+    const size = opts.size ?? (await ledger.head()).size;
+    const root = await ledger.rootAt(size);
+    return { size, note: signCheckpoint({ origin: signers[0]!.name, size, rootHash: root }, signers) };
+  }
+  const recorded = (await ledger.checkpoints()).filter((c) => c.size >= seq && (opts.size === undefined || c.size === opts.size));
+  const latest = recorded[recorded.length - 1];
+  if (!latest) {
+    throw new SealtrailError('invalid_argument', `no recorded checkpoint covers seq ${seq}${opts.size !== undefined ? ` at size ${opts.size}` : ''}; pass --key-file to sign one`);
+  }
+  return { size: latest.size, note: latest.note };
+}
+
+export interface CheckedProof {
+  ok: boolean;
+  reason: string | null;
+  seq: number | null;
+  kind: string | null;
+  pk: string | null;
+  origin: string | null;
+  size: number | null;
+}
+
+/** Verifies a bundle made by `prove inclusion`: the entry in `extra` must hash to the proven leaf. */
+export function checkProofBundle(text: string, vkeys: string[]): CheckedProof {
+  const verifiers = vkeys.map((k) => NoteVerifier.fromKey(k));
+  const fail = (reason: string): CheckedProof => ({ ok: false, reason, seq: null, kind: null, pk: null, origin: null, size: null });
+  const extraMatch = /^extra (.+)$/m.exec(text);
+  if (!extraMatch) return fail('the bundle carries no entry (extra line)');
+  let entry: { seq: number; kind: string; pk: string; event_hash: string; appended_at: string; payload: string | null };
+  try {
+    entry = JSON.parse(Buffer.from(extraMatch[1]!, 'base64').toString('utf8'));
+  } catch {
+    return fail('the entry in the extra line is not JSON');
+  }
+  const eventHash = fromHex(entry.event_hash);
+  if (entry.payload !== null && !canonicalHash(entry.payload).equals(eventHash)) return fail('the payload does not match its event_hash');
+  const leaf = ledgerLeafHash({ kind: entry.kind, pk: entry.pk, eventHash, appendedAtMicros: microsFromIso(entry.appended_at) });
+  const result = verifyTlogProof(text, leaf, verifiers);
+  if (result.index !== entry.seq - 1) return fail('the proof index does not match the entry seq');
+  if (!result.ok) return fail('the inclusion proof does not lead to the signed root');
+  return { ok: true, reason: null, seq: entry.seq, kind: entry.kind, pk: entry.pk, origin: result.checkpoint.origin, size: Number(result.checkpoint.size) };
+}
+
+const JSONL_CHUNK = 5_000;
+
+/**
+ * `append --jsonl`: streams the file, appending in chunks. A bad line stops the import: every
+ * line before it is committed, none after, and the error names the line.
+ */
+async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): Promise<0 | 1 | 2> {
+  const input = file === '-' ? process.stdin : createReadStream(file, { encoding: 'utf8' });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const progress = createProgress({ label: 'append' });
+  let chunk: Array<{ kind: string; pk: string; payload: unknown }> = [];
+  let chunkLines: number[] = [];
+  let lineNo = 0;
+  let appended = 0;
+  const out: string[] = [];
+  const flush = async () => {
+    if (chunk.length === 0) return;
+    const events = chunk;
+    const numbers = chunkLines;
+    chunk = [];
+    chunkLines = [];
+    let entries: AppendResult[];
+    try {
+      entries = await ledger.appendBatch(events);
+    } catch (err) {
+      const index = err instanceof SealtrailError ? (err.details?.index as number | undefined) : undefined;
+      if (index === undefined || !(err instanceof SealtrailError)) throw err;
+      // Commit the lines before the bad one, then report it.
+      if (index > 0) emit(await ledger.appendBatch(events.slice(0, index)));
+      throw new SealtrailError(err.code, `line ${numbers[index]}: ${err.message.replace(/^event \d+: /, '')}`, { details: { ...err.details, line: numbers[index] } });
+    }
+    emit(entries);
+  };
+  const emit = (entries: AppendResult[]) => {
+    appended += entries.length;
+    progress.tick(entries.length);
+    for (const e of entries) out.push(ctx.json ? JSON.stringify(entryJson(e)) : `${e.seq}\t${e.eventHash.toString('hex')}\t${e.chainHash.toString('hex')}`);
+    process.stdout.write(out.join('\n') + '\n');
+    out.length = 0;
+  };
+  try {
+    for await (const line of lines) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      let record: unknown;
+      try {
+        record = parseJson(line);
+      } catch (err) {
+        await flush();
+        throw new SealtrailError((err as SealtrailError).code ?? 'invalid_json', `line ${lineNo}: ${(err as Error).message}`, { details: { line: lineNo } });
+      }
+      const r = record as { kind?: unknown; pk?: unknown; payload?: unknown };
+      if (typeof record !== 'object' || record === null || Array.isArray(record) || typeof r.kind !== 'string' || typeof r.pk !== 'string' || !('payload' in r)) {
+        await flush();
+        throw new SealtrailError('invalid_event', `line ${lineNo}: expected {"kind": string, "pk": string, "payload": …}`, { details: { line: lineNo } });
+      }
+      chunk.push({ kind: r.kind, pk: r.pk, payload: r.payload });
+      chunkLines.push(lineNo);
+      if (chunk.length >= JSONL_CHUNK) await flush();
+    }
+    await flush();
+  } finally {
+    progress.done();
+  }
+  if (!ctx.json) ctx.out.note(`appended ${appended} entries`);
+  return 0;
+}

@@ -36,7 +36,11 @@ export interface Invocation<Opts> {
   command: Command;
 }
 
-export type CommandHandler<Opts> = (ctx: CommandContext, invocation: Invocation<Opts>) => ExitStatus | Promise<ExitStatus>;
+/**
+ * Always async: with an `ExitStatus | Promise<ExitStatus>` return type TypeScript widens `return 0`
+ * in an async handler to number and rejects it.
+ */
+export type CommandHandler<Opts> = (ctx: CommandContext, invocation: Invocation<Opts>) => Promise<ExitStatus>;
 
 /** Turns a handler into a commander action that builds the context and records the exit status. */
 export type WithContext = <Opts extends object = Record<string, unknown>>(

@@ -57,7 +57,7 @@ export async function tamper(store: Store, t: Tampering): Promise<void> {
         ] as const) {
           await tx.run(
             'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-            [seq, r.event_kind, r.event_pk, r.event_hash, r.prev_hash, r.chain_hash, r.appended_at, r.payload],
+            [seq, r.event_kind!, r.event_pk!, r.event_hash!, r.prev_hash!, r.chain_hash!, r.appended_at!, r.payload ?? null],
           );
         }
       });

@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import npmCanonicalize from 'canonicalize';
+import { createRequire } from 'node:module';
 import { canonicalHash, canonicalize, eventHash, parseJson } from '../../src/core/canonical-json.js';
 import { isSealtrailError, type ErrorCode } from '../../src/core/errors.js';
 import { sha256, toHex } from '../../src/core/hash.js';
+
+// canonicalize is CommonJS whose typings claim an ES default export; require gives the real function.
+const npmCanonicalize = createRequire(import.meta.url)('canonicalize') as (value: unknown) => string | undefined;
 
 function throwsCode(fn: () => unknown, code: ErrorCode, path?: string): void {
   assert.throws(fn, (e) => {

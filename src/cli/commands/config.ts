@@ -8,7 +8,7 @@ export function register(program: Command, withContext: WithContext): void {
     .command('config')
     .description('print the resolved configuration and where each setting came from')
     .action(
-      withContext((ctx) => {
+      withContext(async (ctx) => {
         const shown = displayable(ctx.config);
         ctx.out.result(() => renderConfig(shown), shown);
         return 0;

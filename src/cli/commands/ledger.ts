@@ -16,7 +16,7 @@ import { signCheckpoint } from '../../core/checkpoint.js';
 import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import { microsFromIso } from '../../store/timestamps.js';
-import type { CommandContext, WithContext } from '../program.js';
+import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
 
 export async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) => Promise<T>, options: { migrate?: boolean } = {}): Promise<T> {
@@ -94,7 +94,7 @@ export function register(program: Command, withContext: WithContext): void {
     .description('print the ledger head: size, chain hash and Merkle root')
     .action(
       withContext(async (ctx) =>
-        withLedger(ctx, async (ledger) => {
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const head = headToJson(await ledger.head());
           ctx.out.result(`size        ${head.size}\nchain_hash  ${head.chain_hash}\nroot        ${head.root}`, head);
           return 0;
@@ -111,7 +111,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--vkey <vkey...>', 'verifier keys: a --trusted checkpoint must carry a valid signature by one of them')
     .action(
       withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[] }>(async (ctx, { opts }) =>
-        withLedger(ctx, async (ledger) => {
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const vkeys = opts.vkey ?? ctx.config.vkeys;
           const trusted = opts.trusted === undefined ? undefined : parseTrustedState(readFileSync(opts.trusted, 'utf8'), vkeys.map((k) => NoteVerifier.fromKey(k)));
           const head = await ledger.head();
@@ -148,7 +148,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--key-file <path...>', 'sign a fresh checkpoint of that size with these keys')
     .action(
       withContext<{ size?: number; keyFile?: string[] }>(async (ctx, { command, opts }) =>
-        withLedger(ctx, async (ledger) => {
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const seq = command.processedArgs[0] as number;
           const note = await checkpointNoteFor(ctx, ledger, seq, opts);
           const proof = await ledger.proveInclusion(seq, note.size);
@@ -169,7 +169,7 @@ export function register(program: Command, withContext: WithContext): void {
     .argument('<new>', 'new size', positiveInt('new'))
     .action(
       withContext(async (ctx, { command }) =>
-        withLedger(ctx, async (ledger) => {
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const [oldSize, newSize] = command.processedArgs as [number, number];
           const p = await ledger.proveConsistency(oldSize, newSize);
           const hashes = p.proof.map(encodeBase64);

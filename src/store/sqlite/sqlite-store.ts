@@ -48,6 +48,17 @@ export function openSqliteStore(path: string, options: { readonly?: boolean } = 
   return new SqliteStore(db, file);
 }
 
+const fileMutexes = new Map<string, AsyncMutex>();
+
+function mutexForFile(file: string): AsyncMutex {
+  let mutex = fileMutexes.get(file);
+  if (!mutex) {
+    mutex = new AsyncMutex();
+    fileMutexes.set(file, mutex);
+  }
+  return mutex;
+}
+
 function bind(params: readonly SqlValue[] | undefined): unknown[] {
   if (!params) return [];
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
@@ -71,8 +82,13 @@ export class SqliteStore implements Store {
   readonly capabilities = { concurrentProcesses: true, triggerCapture: false, roles: false };
   readonly location: string;
   readonly db: Db;
-  /** One connection: transactions and statements from concurrent async callers take turns. */
-  private readonly mutex = new AsyncMutex();
+  /**
+   * Callers take turns on the connection. The lock is shared by every store open on the same
+   * file in this process: better-sqlite3 waits for a busy database synchronously, so a second
+   * connection blocking in BEGIN IMMEDIATE would freeze the event loop the first one needs to
+   * finish its transaction. Other processes wait on SQLite's own lock (busy_timeout).
+   */
+  private readonly mutex: AsyncMutex;
   private readonly statements = new Map<string, Database.Statement>();
   private savepointCounter = 0;
   private inTransaction = false;
@@ -80,6 +96,7 @@ export class SqliteStore implements Store {
   constructor(db: Db, location: string) {
     this.db = db;
     this.location = location;
+    this.mutex = mutexForFile(location);
   }
 
   private prepare(sql: string): Database.Statement {

@@ -1,0 +1,190 @@
+/**
+ * Artifact references: which commits, branches, PRs, patches, files and tags a task produced or
+ * touched, so "which tasks reference commit abc123?" has a provable answer. One ref per
+ * (task, repository, type, value): creating it again returns the existing ref.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Ledger } from '../ledger/ledger.js';
+import type { SqlValue } from '../store/store.js';
+import {
+  ARTIFACT_SELECT,
+  ARTIFACT_TABLE,
+  artifactFromRow,
+  artifactRowPayload,
+  insertArtifact,
+  toArtifactRef,
+  type ArtifactRecord,
+  type ArtifactRef,
+  type RefType,
+} from './rows.js';
+import { ensureTaskSchema } from './schema.js';
+import { checkLimit, checkRefType, jsonValue, optionalText, requireObject, requireText } from './validation.js';
+
+export interface CreateRefInput {
+  taskId: string;
+  repoId: string;
+  refType: RefType;
+  refValue: string;
+  summary?: string | null;
+  metadata?: unknown;
+}
+
+interface RefCommon {
+  taskId: string;
+  repoId: string;
+  summary?: string | null;
+  metadata?: unknown;
+}
+
+export interface CreateCommitRefInput extends RefCommon {
+  commitHash: string;
+}
+
+export interface CreateBranchRefInput extends RefCommon {
+  branchName: string;
+}
+
+export interface CreatePrRefInput extends RefCommon {
+  /** Stored as text. */
+  prNumber: number | string;
+}
+
+export interface TaskArtifactQuery {
+  repoId?: string;
+  refType?: RefType;
+}
+
+export interface RepoArtifactQuery {
+  refType?: RefType;
+  /** 1..500, default 100. */
+  limit?: number;
+}
+
+/** Thrown inside the append transaction to roll back a ref that lost a race to an identical one. */
+class RefExists extends Error {}
+
+export class TaskArtifactService {
+  readonly ledger: Ledger;
+
+  constructor(ledger: Ledger) {
+    this.ledger = ledger;
+  }
+
+  async createRef(input: CreateRefInput): Promise<ArtifactRef> {
+    return this.write(this.prepareRef(input));
+  }
+
+  createCommitRef(input: CreateCommitRefInput): Promise<ArtifactRef> {
+    requireObject('input', input);
+    return this.createRef({ ...common(input), refType: 'commit', refValue: requireText('commitHash', input.commitHash) });
+  }
+
+  createBranchRef(input: CreateBranchRefInput): Promise<ArtifactRef> {
+    requireObject('input', input);
+    return this.createRef({ ...common(input), refType: 'branch', refValue: requireText('branchName', input.branchName) });
+  }
+
+  createPrRef(input: CreatePrRefInput): Promise<ArtifactRef> {
+    requireObject('input', input);
+    const pr = input.prNumber;
+    const value = typeof pr === 'number' && Number.isSafeInteger(pr) && pr > 0 ? String(pr) : typeof pr === 'string' ? pr : '';
+    return this.createRef({ ...common(input), refType: 'pr', refValue: requireText('prNumber', value) });
+  }
+
+  /** Validates a ref and fixes its id and time, without writing it. */
+  prepareRef(input: CreateRefInput): ArtifactRecord {
+    requireObject('input', input);
+    const refType = checkRefType(input.refType);
+    return {
+      id: randomUUID(),
+      task_id: requireText('taskId', input.taskId),
+      repo_id: requireText('repoId', input.repoId),
+      ref_type: refType,
+      ref_value: requireText('refValue', input.refValue),
+      summary: optionalText('summary', input.summary),
+      metadata: jsonValue('metadata', input.metadata),
+      created_at: new Date().toISOString(),
+    };
+  }
+
+  /**
+   * Writes a prepared ref with its ledger entry in one transaction, unless an identical ref
+   * (same task, repository, type and value) exists: then that one is returned, nothing written.
+   */
+  async write(record: ArtifactRecord): Promise<ArtifactRef> {
+    await ensureTaskSchema(this.ledger.store);
+    const existing = await this.findExisting(record);
+    if (existing) return existing;
+    try {
+      await this.ledger.appendWith([{ kind: ARTIFACT_TABLE, pk: record.id, payload: artifactRowPayload(record) }], async (tx) => {
+        // A ledger entry without its row would read as a deleted ref: roll both back.
+        if ((await insertArtifact(tx, record)) === 0) throw new RefExists();
+      });
+    } catch (err) {
+      if (!(err instanceof RefExists)) throw err;
+      const winner = await this.findExisting(record);
+      if (winner) return winner;
+      throw err;
+    }
+    return toArtifactRef(record);
+  }
+
+  /** A task's refs, newest first. */
+  async getTaskArtifacts(taskId: string, query: TaskArtifactQuery = {}): Promise<ArtifactRef[]> {
+    requireText('taskId', taskId);
+    const where = ['r.task_id = ?'];
+    const params: SqlValue[] = [taskId];
+    if (query.repoId !== undefined) {
+      where.push('r.repo_id = ?');
+      params.push(requireText('repoId', query.repoId));
+    }
+    if (query.refType !== undefined) {
+      where.push('r.ref_type = ?');
+      params.push(checkRefType(query.refType));
+    }
+    return this.select(where, params);
+  }
+
+  /** Refs in one repository, newest first. */
+  async getRepoArtifacts(repoId: string, query: RepoArtifactQuery = {}): Promise<ArtifactRef[]> {
+    requireText('repoId', repoId);
+    const limit = checkLimit(query.limit);
+    const where = ['r.repo_id = ?'];
+    const params: SqlValue[] = [repoId];
+    if (query.refType !== undefined) {
+      where.push('r.ref_type = ?');
+      params.push(checkRefType(query.refType));
+    }
+    return this.select(where, params, limit);
+  }
+
+  /** Every ref to one commit / branch / PR / … across tasks and repositories, newest first. */
+  async getArtifactsByRef(refType: RefType, refValue: string): Promise<ArtifactRef[]> {
+    return this.select(['r.ref_type = ?', 'r.ref_value = ?'], [checkRefType(refType), requireText('refValue', refValue)]);
+  }
+
+  private async findExisting(record: ArtifactRecord): Promise<ArtifactRef | null> {
+    const rows = await this.select(
+      ['r.task_id = ?', 'r.repo_id = ?', 'r.ref_type = ?', 'r.ref_value = ?'],
+      [record.task_id, record.repo_id, record.ref_type, record.ref_value],
+      1,
+    );
+    return rows[0] ?? null;
+  }
+
+  private async select(where: string[], params: SqlValue[], limit?: number): Promise<ArtifactRef[]> {
+    await ensureTaskSchema(this.ledger.store);
+    const rows = await this.ledger.store.query(
+      `SELECT ${ARTIFACT_SELECT} FROM ${ARTIFACT_TABLE} r
+       LEFT JOIN audit_chain c ON c.event_kind = ? AND c.event_pk = r.id
+       WHERE ${where.join(' AND ')}
+       ORDER BY r.created_at DESC, c.seq DESC${limit === undefined ? '' : ' LIMIT ?'}`,
+      limit === undefined ? [ARTIFACT_TABLE, ...params] : [ARTIFACT_TABLE, ...params, limit],
+    );
+    return rows.map((row) => toArtifactRef(artifactFromRow(row)));
+  }
+}
+
+function common(input: RefCommon): RefCommon {
+  return { taskId: input.taskId, repoId: input.repoId, summary: input.summary, metadata: input.metadata };
+}

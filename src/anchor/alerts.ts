@@ -24,6 +24,11 @@ export interface AlertInput {
   reason: string;
   /** Extra identity beyond (kind, seq, reason), e.g. the sink a staleness alert is about. */
   scope?: string;
+  /**
+   * Replaces seq in the identity when seq moves while the break stays the same (a witness
+   * refusing a truncated ledger keeps refusing as alerts are appended to it).
+   */
+  identity?: string;
   details?: Record<string, unknown>;
 }
 
@@ -40,8 +45,8 @@ export interface Alert {
   detectedAt: string;
 }
 
-export function alertKey(input: Pick<AlertInput, 'kind' | 'seq' | 'reason' | 'scope'>): string {
-  return sha256(Buffer.from(canonicalize([input.kind, input.seq, input.reason, input.scope ?? '']), 'utf8')).toString('hex');
+export function alertKey(input: Pick<AlertInput, 'kind' | 'seq' | 'reason' | 'scope' | 'identity'>): string {
+  return sha256(Buffer.from(canonicalize([input.kind, input.identity ?? input.seq, input.reason, input.scope ?? '']), 'utf8')).toString('hex');
 }
 
 /** Records the alert unless the same break was already recorded; `created` tells which. */

@@ -37,14 +37,14 @@ export interface PublishOptions {
   alertOnConflict?: boolean;
 }
 
-interface CheckpointRow {
+type CheckpointRow = {
   id: number;
   origin: string;
   size: number;
   root: Buffer;
   chain_hash: Buffer;
   note: string;
-}
+};
 
 /** Publishes every checkpoint each sink has not yet durably received. */
 export async function publishPending(ledger: Ledger, sinks: readonly (string | Sink)[], options: PublishOptions = {}): Promise<PublishReport> {
@@ -61,6 +61,8 @@ export async function publishPending(ledger: Ledger, sinks: readonly (string | S
         seq: r.conflict.reason === 'witness_rollback' ? r.conflict.seq + 1 : r.conflict.seq,
         reason: r.conflict.reason,
         scope: r.sink,
+        // The witness's size names the break; the ledger's size moves as alerts are appended.
+        identity: `witness-size:${r.conflict.witnessSize ?? 'unknown'}`,
         details: { sink: redactSpec(r.sink), message: r.conflict.message, witness_size: r.conflict.witnessSize, ledger_size: r.conflict.seq },
       });
       if (created) alerts.push(alert);
@@ -126,8 +128,8 @@ async function pendingFor(ledger: Ledger, sink: Sink): Promise<CheckpointRow[]> 
   const newestId = newest[0]?.id === null || newest[0]?.id === undefined ? null : Number(newest[0].id);
   if (newestId === null) return [];
   await ledger.store.run(
-    'INSERT INTO anchor_sinks (sink, last_checkpoint_id) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM anchor_sinks WHERE sink = ?)',
-    [sink.spec, newestId - 1, sink.spec],
+    'INSERT INTO anchor_sinks (sink, last_checkpoint_id) VALUES (?, ?) ON CONFLICT (sink) DO NOTHING',
+    [sink.spec, newestId - 1],
   );
   const state = await ledger.store.query<{ last_checkpoint_id: number }>('SELECT last_checkpoint_id FROM anchor_sinks WHERE sink = ?', [sink.spec]);
   const after = Number(state[0]?.last_checkpoint_id ?? newestId - 1);

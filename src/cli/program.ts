@@ -59,6 +59,11 @@ export interface CommandGroup {
 const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/ledger.js'),
   () => import('./commands/demo.js'),
+  () => import('./commands/tasks.js'),
+  () => import('./commands/keys.js'),
+  () => import('./commands/checkpoint.js'),
+  () => import('./commands/witness.js'),
+  () => import('./commands/monitor.js'),
   () => import('./commands/config.js'),
 ];
 

@@ -10,8 +10,8 @@
  * functions, symbols, NaN, ±Infinity, lone surrogates, Map, Set, class instances, cycles) throw
  * non_canonical_value with the JSONPath-like location in details.path; nothing partial is returned.
  */
+import { hash as oneShotHash } from 'node:crypto';
 import { SealtrailError } from './errors.js';
-import { sha256 } from './hash.js';
 import { encodeBase64 } from './base64.js';
 
 /** Key of the object that stands for raw bytes in canonical JSON. */
@@ -33,7 +33,8 @@ export function eventHash(payload: unknown): Buffer {
 
 /** SHA-256 of text that is already canonical (e.g. stored canonical payloads being re-verified). */
 export function canonicalHash(canonicalText: string): Buffer {
-  return sha256(Buffer.from(canonicalText, 'utf8'));
+  // crypto.hash encodes a string as UTF-8 itself, sparing an intermediate Buffer per entry.
+  return oneShotHash('sha256', canonicalText, 'buffer');
 }
 
 function serialize(value: unknown, path: string, ancestors: Set<object>): string {

@@ -16,6 +16,7 @@ import type { PreparedEvent } from './prepare-event.js';
 export interface AppendedEntry extends EntryRow {
   /** True when an identical event (same kind, pk and payload) was already in the ledger. */
   existing: boolean;
+  leafHash: Buffer;
 }
 
 export type DomainWrite<T> = (tx: Tx, entries: AppendedEntry[]) => Promise<T>;
@@ -170,7 +171,8 @@ function chainUnit(
           details: { kind: event.kind, pk: event.pk, seq: existing.seq, index: i },
         });
       }
-      entries.push({ ...existing, existing: true });
+      const leafHash = ledgerLeafHash({ kind: existing.kind, pk: existing.pk, eventHash: existing.eventHash, appendedAtMicros: existing.appendedAtMicros });
+      entries.push({ ...existing, existing: true, leafHash });
       continue;
     }
     const seq = state.size + 1;
@@ -189,7 +191,7 @@ function chainUnit(
     state.size = seq;
     state.chainHash = row.chainHash;
     rows.push(row);
-    entries.push({ ...row, existing: false });
+    entries.push({ ...row, existing: false, leafHash: leaf });
     known.set(key, row);
     addedKeys.push(key);
   }

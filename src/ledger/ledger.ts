@@ -102,7 +102,7 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
   return new Ledger(store, maxPayloadBytes);
 }
 
-function toEntry(row: EntryRow): LedgerEntry {
+function toEntry(row: EntryRow, leafHash?: Buffer): LedgerEntry {
   return {
     seq: row.seq,
     kind: row.kind,
@@ -113,12 +113,12 @@ function toEntry(row: EntryRow): LedgerEntry {
     appendedAt: isoFromMicros(row.appendedAtMicros),
     appendedAtMicros: row.appendedAtMicros,
     payload: row.payload,
-    leafHash: ledgerLeafHash({ kind: row.kind, pk: row.pk, eventHash: row.eventHash, appendedAtMicros: row.appendedAtMicros }),
+    leafHash: leafHash ?? ledgerLeafHash({ kind: row.kind, pk: row.pk, eventHash: row.eventHash, appendedAtMicros: row.appendedAtMicros }),
   };
 }
 
 function toResult(entry: AppendedEntry): AppendResult {
-  return { ...toEntry(entry), existing: entry.existing };
+  return { ...toEntry(entry, entry.leafHash), existing: entry.existing };
 }
 
 export class Ledger {

@@ -18,7 +18,18 @@ export function isoFromMicros(micros: bigint): string {
 
 const ISO_RE = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})$/;
 
+// Entries of one group commit share a timestamp: remembering the last one spares the parse.
+let lastIso = '';
+let lastMicros = 0n;
+
 export function microsFromIso(text: string): bigint {
+  if (text === lastIso) return lastMicros;
+  lastMicros = parseIsoMicros(text);
+  lastIso = text;
+  return lastMicros;
+}
+
+function parseIsoMicros(text: string): bigint {
   const m = ISO_RE.exec(text.replace(' ', 'T'));
   if (!m) throw new SealtrailError('database_error', `unreadable timestamp ${JSON.stringify(text)}`);
   const whole = Date.parse(`${m[1]}${m[3] === 'Z' ? 'Z' : normaliseOffset(m[3]!)}`);

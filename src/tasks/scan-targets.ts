@@ -16,6 +16,7 @@ import {
   auditFromRow,
   auditRowPayload,
 } from './rows.js';
+import { taskSchemaInstalled } from './schema.js';
 
 const PAGE_SIZE = 1000;
 
@@ -36,8 +37,7 @@ export function taskScanTargets(store: Store): ScanTarget[] {
 async function* hashedRows(store: Store, select: string, hash: (row: Row) => Buffer): AsyncIterable<{ pk: string; eventHash: Buffer }> {
   // Scanning is read-only: a database where the task tables were never installed has no rows
   // (and no chain entries of these kinds); one where they were installed and then dropped fails loudly.
-  const installed = await store.query('SELECT version FROM sealtrail_migrations WHERE component = ?', ['tasks']);
-  if (installed.length === 0) return;
+  if (!(await taskSchemaInstalled(store))) return;
   const alias = select.slice(select.lastIndexOf(' ') + 1);
   let after: string | null = null;
   while (true) {

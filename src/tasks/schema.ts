@@ -24,3 +24,17 @@ export function ensureTaskSchema(store: Store): Promise<void> {
   }
   return pending;
 }
+
+const installed = new WeakSet<Store>();
+
+/**
+ * Whether the task tables exist, without creating them: reads on a database where no task was
+ * ever recorded answer "nothing" instead of migrating (a read-only role could not).
+ */
+export async function taskSchemaInstalled(store: Store): Promise<boolean> {
+  if (installed.has(store)) return true;
+  const rows = await store.query('SELECT version FROM sealtrail_migrations WHERE component = ?', ['tasks']);
+  if (rows.length === 0) return false;
+  installed.add(store);
+  return true;
+}

@@ -4,7 +4,7 @@
  * created), so an event the caller was told is spooled survives a crash. Events carry their final
  * id and content, so replaying one that had in fact committed changes nothing.
  */
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { canonicalize } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
@@ -27,10 +27,10 @@ export class Spool {
       if (created) mkdirSync(dirname(this.path), { recursive: true });
       const fd = openSync(this.path, 'a+');
       try {
-        // A crash in the middle of an earlier append leaves a torn line that was never acknowledged;
-        // start on a fresh line so it cannot swallow this one.
-        const prefix = endsWithNewline(fd) ? '' : '\n';
-        writeSync(fd, prefix + entries.map((e) => `${canonicalize({ v: 1, ...e })}\n`).join(''));
+        // A crash in the middle of an earlier append leaves a torn line that was never
+        // acknowledged to its caller; cut it off so it cannot merge with this one.
+        dropTornTail(fd);
+        writeSync(fd, entries.map((e) => `${canonicalize({ v: 1, ...e })}\n`).join(''));
         fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -122,12 +122,13 @@ function exists(path: string): boolean {
   }
 }
 
-function endsWithNewline(fd: number): boolean {
+function dropTornTail(fd: number): void {
   const { size } = fstatSync(fd);
-  if (size === 0) return true;
-  const last = Buffer.alloc(1);
-  readSync(fd, last, 0, 1, size - 1);
-  return last[0] === 0x0a;
+  if (size === 0) return;
+  const content = Buffer.alloc(size);
+  readSync(fd, content, 0, size, 0);
+  const keep = content.lastIndexOf(0x0a) + 1;
+  if (keep < size) ftruncateSync(fd, keep);
 }
 
 function fsyncDir(dir: string): void {

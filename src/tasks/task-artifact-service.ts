@@ -4,6 +4,7 @@
  * (task, repository, type, value): creating it again returns the existing ref.
  */
 import { randomUUID } from 'node:crypto';
+import { SealtrailError } from '../core/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { SqlValue } from '../store/store.js';
 import {
@@ -17,7 +18,7 @@ import {
   type ArtifactRef,
   type RefType,
 } from './rows.js';
-import { ensureTaskSchema } from './schema.js';
+import { ensureTaskSchema, taskSchemaInstalled } from './schema.js';
 import { checkLimit, checkRefType, jsonValue, optionalText, requireObject, requireText } from './validation.js';
 
 export interface CreateRefInput {
@@ -74,21 +75,22 @@ export class TaskArtifactService {
     return this.write(this.prepareRef(input));
   }
 
-  createCommitRef(input: CreateCommitRefInput): Promise<ArtifactRef> {
+  async createCommitRef(input: CreateCommitRefInput): Promise<ArtifactRef> {
     requireObject('input', input);
     return this.createRef({ ...common(input), refType: 'commit', refValue: requireText('commitHash', input.commitHash) });
   }
 
-  createBranchRef(input: CreateBranchRefInput): Promise<ArtifactRef> {
+  async createBranchRef(input: CreateBranchRefInput): Promise<ArtifactRef> {
     requireObject('input', input);
     return this.createRef({ ...common(input), refType: 'branch', refValue: requireText('branchName', input.branchName) });
   }
 
-  createPrRef(input: CreatePrRefInput): Promise<ArtifactRef> {
+  async createPrRef(input: CreatePrRefInput): Promise<ArtifactRef> {
     requireObject('input', input);
     const pr = input.prNumber;
-    const value = typeof pr === 'number' && Number.isSafeInteger(pr) && pr > 0 ? String(pr) : typeof pr === 'string' ? pr : '';
-    return this.createRef({ ...common(input), refType: 'pr', refValue: requireText('prNumber', value) });
+    const valid = (typeof pr === 'number' && Number.isSafeInteger(pr) && pr > 0) || (typeof pr === 'string' && pr !== '' && !pr.includes('\0'));
+    if (!valid) throw new SealtrailError('invalid_argument', 'prNumber must be a positive integer or a non-empty string', { details: { argument: 'prNumber' } });
+    return this.createRef({ ...common(input), refType: 'pr', refValue: String(pr) });
   }
 
   /** Validates a ref and fixes its id and time, without writing it. */
@@ -173,7 +175,7 @@ export class TaskArtifactService {
   }
 
   private async select(where: string[], params: SqlValue[], limit?: number): Promise<ArtifactRef[]> {
-    await ensureTaskSchema(this.ledger.store);
+    if (!(await taskSchemaInstalled(this.ledger.store))) return [];
     const rows = await this.ledger.store.query(
       `SELECT ${ARTIFACT_SELECT} FROM ${ARTIFACT_TABLE} r
        LEFT JOIN audit_chain c ON c.event_kind = ? AND c.event_pk = r.id

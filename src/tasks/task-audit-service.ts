@@ -12,7 +12,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { SqlValue } from '../store/store.js';
 import { captureGitChanges, type GitCapture } from './git-capture.js';
 import { AUDIT_SELECT, AUDIT_TABLE, auditFromRow, auditRowPayload, insertAudit, toTaskAudit, type AuditRecord, type TaskAudit } from './rows.js';
-import { ensureTaskSchema } from './schema.js';
+import { ensureTaskSchema, taskSchemaInstalled } from './schema.js';
 import { checkLimit, fileList, jsonValue, optionalCount, optionalText, requireObject, requireText } from './validation.js';
 
 export interface RecordOperationInput {
@@ -180,7 +180,7 @@ export class TaskAuditService {
   }
 
   private async select(where: string[], params: SqlValue[], limit: number): Promise<TaskAudit[]> {
-    await ensureTaskSchema(this.ledger.store);
+    if (!(await taskSchemaInstalled(this.ledger.store))) return [];
     // Same-millisecond events are ordered by their place in the chain.
     const rows = await this.ledger.store.query(
       `SELECT ${AUDIT_SELECT} FROM ${AUDIT_TABLE} a

@@ -12,21 +12,25 @@ import { BACKENDS } from '../helpers/databases.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/append-worker.ts', import.meta.url));
 
-function runWorker(url: string, prefix: string, count: number, killAfterMs?: number): Promise<{ acked: string[]; killed: boolean }> {
+/** Runs a worker; with killAfterAcks, SIGKILLs it at a random moment once it has acknowledged that many. */
+function runWorker(url: string, prefix: string, count: number, killAfterAcks?: number): Promise<{ acked: string[]; killed: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', WORKER, url, prefix, String(count), '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let killed = false;
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let timer: NodeJS.Timeout | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (killAfterAcks !== undefined && !timer && out.split('\n').length > killAfterAcks) {
+        // Mid-append, at a random point within the next few group commits.
+        timer = setTimeout(() => {
+          killed = true;
+          child.kill('SIGKILL');
+        }, Math.floor(Math.random() * 50));
+      }
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer =
-      killAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, killAfterMs);
     child.on('error', reject);
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
@@ -97,7 +101,7 @@ for (const backend of BACKENDS) {
       const acked: string[] = [];
       for (let round = 0; round < 3; round++) {
         const results = await Promise.all(
-          ['a', 'b', 'c'].map((p) => runWorker(url, `r${round}${p}`, 100_000, 700 + Math.floor(Math.random() * 900))),
+          ['a', 'b', 'c'].map((p) => runWorker(url, `r${round}${p}`, 100_000, 20 + Math.floor(Math.random() * 200))),
         );
         for (const r of results) {
           assert.ok(r.killed, 'the worker was still appending when killed');

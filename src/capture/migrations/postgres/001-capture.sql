@@ -26,12 +26,16 @@ CREATE TABLE capture_outbox (
 -- Sort key giving RFC 8785 member order (UTF-16 code units) with bytea comparison: UTF-8 bytes
 -- order by code point, which differs from UTF-16 order only in that U+E000..U+FFFF must sort
 -- after supplementary characters, so those get a 0xF5 prefix (no UTF-8 lead byte is above 0xF4).
+CREATE FUNCTION sealtrail_jcs_key_slow(k TEXT) RETURNS BYTEA
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT string_agg(CASE WHEN ascii(c) BETWEEN 57344 AND 65535 THEN '\xf5'::bytea || convert_to(c, 'UTF8')
+                         ELSE convert_to(c, 'UTF8') END, ''::bytea ORDER BY o)
+  FROM regexp_split_to_table(k, '') WITH ORDINALITY AS s(c, o)
+$$;
+
 CREATE FUNCTION sealtrail_jcs_key(k TEXT) RETURNS BYTEA
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT CASE WHEN octet_length(k) = char_length(k) THEN convert_to(k, 'UTF8')
-    ELSE (SELECT string_agg(CASE WHEN ascii(c) BETWEEN 57344 AND 65535 THEN '\xf5'::bytea || convert_to(c, 'UTF8')
-                                 ELSE convert_to(c, 'UTF8') END, ''::bytea ORDER BY o)
-          FROM regexp_split_to_table(k, '') WITH ORDINALITY AS s(c, o)) END
+  SELECT CASE WHEN octet_length(k) = char_length(k) THEN convert_to(k, 'UTF8') ELSE sealtrail_jcs_key_slow(k) END
 $$;
 
 -- A JSON number as PostgreSQL prints it (no exponent) in canonical form: safe integers and
@@ -83,7 +87,7 @@ END $$;
 -- The canonical value of one column, from its to_jsonb() form and its type tag
 -- (sealtrail_column_tags): int, numeric, float, timestamptz, timestamp, bytea, json or other,
 -- with a "[]" suffix for arrays.
-CREATE FUNCTION sealtrail_canon_value(v JSONB, tag TEXT) RETURNS TEXT
+CREATE FUNCTION sealtrail_canon_value_slow(v JSONB, tag TEXT) RETURNS TEXT
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
   s TEXT;
@@ -125,7 +129,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION sealtrail_type_tag(typ OID) RETURNS TEXT
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
   SELECT CASE typ
     WHEN 20 THEN 'int' WHEN 21 THEN 'int' WHEN 23 THEN 'int'
     WHEN 1700 THEN 'numeric'
@@ -133,19 +137,32 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     WHEN 1184 THEN 'timestamptz' WHEN 1114 THEN 'timestamp'
     WHEN 17 THEN 'bytea'
     WHEN 114 THEN 'json' WHEN 3802 THEN 'json'
-    ELSE 'other' END
+    -- text, varchar, bpchar, name, bool, uuid, date, time, timetz, oid
+    WHEN 25 THEN 'other' WHEN 1043 THEN 'other' WHEN 1042 THEN 'other' WHEN 19 THEN 'other' WHEN 16 THEN 'other'
+    WHEN 2950 THEN 'other' WHEN 1082 THEN 'other' WHEN 1083 THEN 'other' WHEN 1266 THEN 'other' WHEN 26 THEN 'other'
+    ELSE (SELECT CASE
+            WHEN t.typtype = 'd' THEN sealtrail_type_tag(t.typbasetype)
+            WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN sealtrail_type_tag(t.typelem) || '[]'
+            ELSE 'other' END
+          FROM pg_type t WHERE t.oid = typ) END
+$$;
+
+-- The common scalar cases as one inlinable expression; the rest in sealtrail_canon_value_slow.
+CREATE FUNCTION sealtrail_canon_value(v JSONB, tag TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN v IS NULL OR jsonb_typeof(v) = 'null' THEN 'null'
+    WHEN tag = 'int' AND jsonb_typeof(v) = 'number' AND abs(v::numeric) <= 9007199254740991 THEN v::text
+    WHEN tag = 'other' AND jsonb_typeof(v) IN ('string', 'boolean') THEN v::text
+    WHEN tag IN ('numeric', 'float') AND jsonb_typeof(v) = 'number' THEN to_json(v::text)::text
+    ELSE sealtrail_canon_value_slow(v, tag) END
 $$;
 
 -- Columns of a table (dropped ones excluded) with their type tags; domains use their base type.
 CREATE FUNCTION sealtrail_column_tags(rel OID) RETURNS TABLE (name TEXT, tag TEXT, num INT)
 LANGUAGE sql STABLE AS $$
-  SELECT a.attname::text,
-         CASE WHEN et.oid IS NOT NULL THEN sealtrail_type_tag(et.oid) || '[]' ELSE sealtrail_type_tag(bt.oid) END,
-         a.attnum::int
+  SELECT a.attname::text, sealtrail_type_tag(a.atttypid), a.attnum::int
   FROM pg_attribute a
-  JOIN pg_type t ON t.oid = a.atttypid
-  JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-  LEFT JOIN pg_type et ON bt.typcategory = 'A' AND et.oid = bt.typelem AND bt.typelem <> 0
   WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
@@ -153,26 +170,15 @@ $$;
 -- The canonical row (payload) and its event_pk: one key, its value's text (strings unquoted);
 -- several keys, the canonical JSON array of their values.
 CREATE FUNCTION sealtrail_canonical_row(rel OID, j JSONB, pk_columns TEXT[], OUT payload TEXT, OUT pk TEXT)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  vals TEXT[];
-  names TEXT[];
-  pkv TEXT[];
-BEGIN
-  SELECT array_agg(c.name ORDER BY sealtrail_jcs_key(c.name)),
-         array_agg(sealtrail_canon_value(j -> c.name, c.tag) ORDER BY sealtrail_jcs_key(c.name))
-    INTO names, vals
-    FROM sealtrail_column_tags(rel) c;
-  SELECT '{' || string_agg(to_json(n)::text || ':' || v, ',' ORDER BY o) || '}' INTO payload
-    FROM unnest(names, vals) WITH ORDINALITY AS x(n, v, o);
-  SELECT array_agg(vals[array_position(names, p)] ORDER BY o) INTO pkv
-    FROM unnest(pk_columns) WITH ORDINALITY AS k(p, o);
-  IF cardinality(pk_columns) = 1 THEN
-    pk := CASE WHEN left(pkv[1], 1) = '"' THEN pkv[1]::jsonb #>> '{}' ELSE pkv[1] END;
-  ELSE
-    pk := '[' || array_to_string(pkv, ',', 'null') || ']';
-  END IF;
-END $$;
+LANGUAGE sql STABLE AS $$
+  SELECT '{' || string_agg(to_json(c.name)::text || ':' || c.val, ',' ORDER BY c.k) || '}',
+         CASE WHEN cardinality(pk_columns) = 1
+              THEN (SELECT CASE WHEN left(v, 1) = '"' THEN v::jsonb #>> '{}' ELSE v END
+                    FROM (SELECT max(c.val) FILTER (WHERE c.name = pk_columns[1])) AS one(v))
+              ELSE '[' || string_agg(c.val, ',' ORDER BY array_position(pk_columns, c.name)) FILTER (WHERE c.name = ANY (pk_columns)) || ']' END
+  FROM (SELECT t.name, sealtrail_jcs_key(t.name) AS k, sealtrail_canon_value(j -> t.name, t.tag) AS val
+        FROM sealtrail_column_tags(rel) t) c
+$$;
 
 -- Appends events to the ledger exactly as src/ledger/appender.ts does (chain hash, Merkle leaf,
 -- completed subtrees, head). Takes the ledger's advisory lock like every other writer. An event

@@ -1,0 +1,518 @@
+/**
+ * PostgreSQL capture: database triggers chain every row inserted into a watched table, either
+ * inside the writer's transaction (sync) or through an outbox that a single sequencer chains after
+ * commit (queued). The trigger, the canonical row form in SQL and the chaining function live in
+ * migrations/postgres/; this module installs them, watches tables, runs the sequencer, backfills
+ * rows that predate watching and builds the scan targets that find edited, deleted and unchained rows.
+ */
+import type pg from 'pg';
+import { canonicalHash } from '../core/canonical-json.js';
+import { SealtrailError } from '../core/errors.js';
+import { scanTargets, type ScanReport, type ScanTarget } from '../ledger/scan.js';
+import { loadMigrations, migrate } from '../store/migrate.js';
+import { LEDGER_LOCK_KEY, mapPgError, PostgresStore } from '../store/postgres/postgres-store.js';
+import type { Queryable, Store } from '../store/store.js';
+import { canonicalRowAndPk, type RowColumn } from './canonical-row.js';
+
+export type CaptureMode = 'sync' | 'queued';
+
+/** The read-only verifier role `sealtrail init` creates on PostgreSQL. */
+export const READ_ONLY_ROLE = 'sealtrail_audit_ro';
+/** Session advisory lock held by the active sequencer (the leader). */
+export const SEQUENCER_LOCK_KEY = 7_304_041_771_292_002n;
+
+const CAPTURE_MIGRATIONS = new URL('./migrations/', import.meta.url);
+const TRIGGER_NAME = 'sealtrail_capture';
+const TRUNCATE_GUARD = 'sealtrail_truncate_guard';
+const AUDIT_TABLES = ['audit_chain', 'merkle_nodes', 'ledger_head', 'checkpoints', 'sealtrail_migrations', 'capture_tables', 'capture_outbox'];
+
+export interface WatchedTable {
+  /** The table as PostgreSQL names it (schema-qualified when not on the search path). */
+  table: string;
+  kind: string;
+  mode: CaptureMode;
+  pkColumns: string[];
+}
+
+export interface InstallReport {
+  /** Capture migrations applied by this call (0 when already installed). */
+  applied: number;
+  /** The DDL event triggers exist (creating them needs a superuser). */
+  ddlEvidence: boolean;
+  /** The read-only role exists with its grants (creating it needs CREATEROLE). */
+  readOnlyRole: boolean;
+}
+
+function requirePostgres(store: Store): PostgresStore {
+  if (!(store instanceof PostgresStore)) {
+    throw new SealtrailError('unsupported_backend', 'PostgreSQL capture needs a postgres:// database; SQLite has no triggers that can chain rows', {
+      details: { dialect: store.dialect },
+    });
+  }
+  return store;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/**
+ * Installs capture (idempotent): the capture schema, then the DDL event triggers and the
+ * read-only role where this connection's privileges allow. `sealtrail init` calls it on PostgreSQL.
+ */
+export async function installCapture(store: Store): Promise<InstallReport> {
+  const pgStore = requirePostgres(store);
+  const applied = await migrate(pgStore, 'capture', loadMigrations(CAPTURE_MIGRATIONS, 'postgres'));
+  const superuser = (await pgStore.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user'))[0]?.s === true;
+  let ddlEvidence = false;
+  if (superuser) {
+    await pgStore.writeTransaction(async (tx) => {
+      for (const [name, event] of [
+        ['sealtrail_ddl_end', 'ddl_command_end'],
+        ['sealtrail_ddl_drop', 'sql_drop'],
+      ] as const) {
+        const exists = await tx.query('SELECT 1 FROM pg_event_trigger WHERE evtname = ?', [name]);
+        if (exists.length === 0) {
+          await tx.exec(`CREATE EVENT TRIGGER ${name} ON ${event} EXECUTE FUNCTION sealtrail_ddl_evidence()`);
+          // Fires under session_replication_role = replica too.
+          await tx.exec(`ALTER EVENT TRIGGER ${name} ENABLE ALWAYS`);
+        }
+      }
+    });
+    ddlEvidence = true;
+  } else {
+    ddlEvidence = (await pgStore.query('SELECT 1 FROM pg_event_trigger WHERE evtname = ?', ['sealtrail_ddl_end'])).length > 0;
+  }
+  const readOnlyRole = await ensureReadOnlyRole(pgStore);
+  return { applied, ddlEvidence, readOnlyRole };
+}
+
+async function ensureReadOnlyRole(store: PostgresStore): Promise<boolean> {
+  try {
+    // Roles are cluster-wide: another database may be creating it at this very moment.
+    await store.exec(`DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${READ_ONLY_ROLE}') THEN
+        BEGIN CREATE ROLE ${READ_ONLY_ROLE} LOGIN NOINHERIT;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+      END IF; END $$`);
+    await store.writeTransaction(async (tx) => {
+      await tx.exec(`GRANT USAGE ON SCHEMA ${quoteIdent(await currentSchema(tx))} TO ${READ_ONLY_ROLE}`);
+      await tx.exec(`GRANT SELECT ON ${AUDIT_TABLES.join(', ')} TO ${READ_ONLY_ROLE}`);
+      for (const w of await listWatched(store, tx)) await tx.exec(`GRANT SELECT ON ${w.table} TO ${READ_ONLY_ROLE}`);
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof SealtrailError && err.code === 'permission_denied') return false;
+    throw err;
+  }
+}
+
+async function currentSchema(q: Queryable): Promise<string> {
+  return (await q.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
+}
+
+async function roleExists(q: Queryable): Promise<boolean> {
+  return (await q.query('SELECT 1 FROM pg_roles WHERE rolname = ?', [READ_ONLY_ROLE])).length > 0;
+}
+
+interface ResolvedTable {
+  relid: number;
+  name: string;
+}
+
+async function resolveTable(q: Queryable, table: string): Promise<ResolvedTable> {
+  if (typeof table !== 'string' || table.trim() === '') throw new SealtrailError('invalid_argument', 'a table name is required');
+  let rows: Array<{ relid: number | null; name: string | null; kind: string | null }>;
+  try {
+    rows = await q.query('SELECT c.oid::int8 AS relid, c.oid::regclass::text AS name, c.relkind::text AS kind FROM pg_class c WHERE c.oid = to_regclass(?)', [table]);
+  } catch (err) {
+    throw new SealtrailError('table_not_found', `table ${JSON.stringify(table)} does not exist`, { cause: err, details: { table } });
+  }
+  const row = rows[0];
+  if (!row || row.relid === null || !(row.kind === 'r' || row.kind === 'p')) {
+    throw new SealtrailError('table_not_found', `table ${JSON.stringify(table)} does not exist`, { details: { table } });
+  }
+  return { relid: Number(row.relid), name: row.name! };
+}
+
+async function primaryKey(q: Queryable, relid: number): Promise<string[]> {
+  const rows = await q.query<{ name: string }>(
+    `SELECT a.attname::text AS name FROM pg_index i
+     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indrelid = ?::oid AND i.indisprimary ORDER BY k.ord`,
+    [relid],
+  );
+  return rows.map((r) => r.name);
+}
+
+async function columnsOf(q: Queryable, relid: number): Promise<RowColumn[]> {
+  return q.query<{ name: string; tag: string }>('SELECT name, tag FROM sealtrail_column_tags(?::oid) ORDER BY num', [relid]);
+}
+
+/**
+ * Starts capturing a table (idempotent). The primary key is found from the catalog; a table
+ * without one needs `pk`. The event kind defaults to the table name.
+ */
+export async function watchTable(store: Store, table: string, options: { mode?: CaptureMode; pk?: string[]; kind?: string } = {}): Promise<WatchedTable> {
+  const pgStore = requirePostgres(store);
+  const mode = options.mode ?? 'sync';
+  if (mode !== 'sync' && mode !== 'queued') throw new SealtrailError('invalid_argument', `mode must be sync or queued, not ${JSON.stringify(mode)}`);
+  return pgStore.writeTransaction(async (tx) => {
+    const resolved = await resolveTable(tx, table);
+    const columns = await columnsOf(tx, resolved.relid);
+    let pkColumns = options.pk?.map((c) => c.trim()).filter((c) => c !== '') ?? [];
+    if (pkColumns.length === 0) pkColumns = await primaryKey(tx, resolved.relid);
+    if (pkColumns.length === 0) {
+      throw new SealtrailError('primary_key_missing', `table ${resolved.name} has no primary key; name its key columns with --pk col[,col]`, {
+        details: { table: resolved.name },
+      });
+    }
+    for (const c of pkColumns) {
+      if (!columns.some((col) => col.name === c)) {
+        throw new SealtrailError('invalid_argument', `table ${resolved.name} has no column ${JSON.stringify(c)}`, { details: { table: resolved.name, column: c } });
+      }
+    }
+    const kind = options.kind ?? resolved.name;
+    const existing = await tx.query<{ mode: string; pk_columns: string[]; event_kind: string }>(
+      'SELECT mode, pk_columns, event_kind FROM capture_tables WHERE relid = ?::oid',
+      [resolved.relid],
+    );
+    const prior = existing[0];
+    const triggerOk =
+      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, TRIGGER_NAME])).length > 0;
+    if (prior && prior.mode === mode && prior.event_kind === kind && prior.pk_columns.join('\u0000') === pkColumns.join('\u0000') && triggerOk) {
+      return { table: resolved.name, kind, mode, pkColumns };
+    }
+    await tx.run(
+      `INSERT INTO capture_tables (relid, table_name, event_kind, mode, pk_columns) VALUES (?::oid, ?, ?, ?, ?::text[])
+       ON CONFLICT (relid) DO UPDATE SET table_name = EXCLUDED.table_name, event_kind = EXCLUDED.event_kind, mode = EXCLUDED.mode, pk_columns = EXCLUDED.pk_columns`,
+      [resolved.relid, resolved.name, kind, mode, `{${pkColumns.map((c) => `"${c.replace(/["\\]/g, '\\$&')}"`).join(',')}}`],
+    );
+    const args = [kind, mode, ...pkColumns].map(quoteLiteral).join(', ');
+    await tx.exec(`CREATE OR REPLACE TRIGGER ${TRIGGER_NAME} AFTER INSERT ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
+    // ALWAYS: session_replication_role = replica does not switch capture off.
+    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${TRIGGER_NAME}`);
+    await tx.exec(`CREATE OR REPLACE TRIGGER ${TRUNCATE_GUARD} BEFORE TRUNCATE ON ${resolved.name} FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
+    if (await roleExists(tx)) {
+      try {
+        await tx.savepoint(() => tx.exec(`GRANT SELECT ON ${resolved.name} TO ${READ_ONLY_ROLE}`));
+      } catch (err) {
+        if (!(err instanceof SealtrailError && err.code === 'permission_denied')) throw err;
+      }
+    }
+    return { table: resolved.name, kind, mode, pkColumns };
+  }).catch((err: unknown) => {
+    if (err instanceof SealtrailError && err.code === 'schema_missing') {
+      throw new SealtrailError('schema_missing', `capture is not installed at ${store.location}; run \`sealtrail init\``, { cause: err });
+    }
+    throw err;
+  });
+}
+
+/** Watches several tables; a failing table is reported and the others are still watched. */
+export async function watchTables(
+  store: Store,
+  tables: readonly string[],
+  options: { mode?: CaptureMode; pk?: string[] } = {},
+): Promise<{ watched: WatchedTable[]; failed: Array<{ table: string; error: SealtrailError }> }> {
+  const watched: WatchedTable[] = [];
+  const failed: Array<{ table: string; error: SealtrailError }> = [];
+  for (const table of tables) {
+    try {
+      watched.push(await watchTable(store, table, options));
+    } catch (err) {
+      if (!(err instanceof SealtrailError) || !['table_not_found', 'primary_key_missing', 'invalid_argument'].includes(err.code)) throw err;
+      failed.push({ table, error: err });
+    }
+  }
+  return { watched, failed };
+}
+
+/** Stops capturing a table (the trigger is dropped, which is itself chained as DDL evidence). */
+export async function unwatchTable(store: Store, table: string): Promise<boolean> {
+  const pgStore = requirePostgres(store);
+  return pgStore.writeTransaction(async (tx) => {
+    const resolved = await resolveTable(tx, table);
+    const known = await tx.query('SELECT 1 FROM capture_tables WHERE relid = ?::oid', [resolved.relid]);
+    await tx.exec(`DROP TRIGGER IF EXISTS ${TRIGGER_NAME} ON ${resolved.name}`);
+    await tx.exec(`DROP TRIGGER IF EXISTS ${TRUNCATE_GUARD} ON ${resolved.name}`);
+    await tx.run('DELETE FROM capture_tables WHERE relid = ?::oid', [resolved.relid]);
+    return known.length > 0;
+  });
+}
+
+export async function listWatched(store: Store, q: Queryable = store): Promise<WatchedTable[]> {
+  requirePostgres(store);
+  const rows = await q.query<{ table_name: string; event_kind: string; mode: CaptureMode; pk_columns: string[] }>(
+    'SELECT relid::regclass::text AS table_name, event_kind, mode, pk_columns FROM capture_tables ORDER BY event_kind',
+  );
+  return rows.map((r) => ({ table: r.table_name, kind: r.event_kind, mode: r.mode, pkColumns: r.pk_columns }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequencer
+
+/** Chains queued events until the outbox is empty; returns how many were chained. Safe to run beside a sequencer. */
+export async function drainOutbox(store: Store, options: { batchSize?: number } = {}): Promise<number> {
+  const pgStore = requirePostgres(store);
+  const batchSize = options.batchSize ?? 10_000;
+  let total = 0;
+  for (;;) {
+    const rows = await pgStore.query<{ n: number }>('SELECT sealtrail_sequence(?) AS n', [batchSize]);
+    const n = Number(rows[0]?.n ?? 0);
+    total += n;
+    if (n < batchSize) return total;
+  }
+}
+
+export interface SequencerOptions {
+  batchSize?: number;
+  /** Pause when the outbox is empty (default 50 ms). */
+  pollMs?: number;
+  /** How often a standby retries to become leader (default 500 ms). */
+  standbyMs?: number;
+  signal?: AbortSignal;
+  onBatch?: (chained: number) => void;
+  onRole?: (role: 'leader' | 'standby') => void;
+}
+
+/**
+ * Runs the sequencer until `signal` aborts. Only the holder of a session advisory lock
+ * (SEQUENCER_LOCK_KEY) sequences; others wait as standbys and one takes over when the leader's
+ * session ends. Returns the number of entries this process chained.
+ */
+export async function runSequencer(store: Store, options: SequencerOptions = {}): Promise<number> {
+  const pgStore = requirePostgres(store);
+  const batchSize = options.batchSize ?? 10_000;
+  const pollMs = options.pollMs ?? 50;
+  const standbyMs = options.standbyMs ?? 500;
+  const signal = options.signal;
+  let total = 0;
+  while (!signal?.aborted) {
+    let client: pg.PoolClient;
+    try {
+      client = await pgStore.pool.connect();
+    } catch (err) {
+      throw mapPgError(err, pgStore.location);
+    }
+    let broken = false;
+    try {
+      const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEQUENCER_LOCK_KEY.toString()]);
+      if (!got.rows[0]?.ok) {
+        options.onRole?.('standby');
+        await sleep(standbyMs, signal);
+        continue;
+      }
+      options.onRole?.('leader');
+      try {
+        while (!signal?.aborted) {
+          const res = await client.query<{ n: number }>('SELECT sealtrail_sequence($1) AS n', [batchSize]);
+          const n = Number(res.rows[0]?.n ?? 0);
+          total += n;
+          if (n > 0) options.onBatch?.(n);
+          if (n < batchSize) await sleep(pollMs, signal);
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_KEY.toString()]).catch(() => {
+          broken = true;
+        });
+      }
+    } catch (err) {
+      broken = true;
+      // A lost connection ends this term as leader; try again (another process may take over).
+      const mapped = mapPgError(err, pgStore.location);
+      if (!(mapped instanceof SealtrailError) || (mapped.code !== 'database_unreachable' && mapped.code !== 'database_error')) throw mapped;
+      await sleep(standbyMs, signal);
+    } finally {
+      client.release(broken);
+    }
+  }
+  return total;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backfill
+
+export interface BackfillResult {
+  table: string;
+  kind: string;
+  /** Rows read. */
+  rows: number;
+  /** Rows newly chained (rows already chained with the same content are skipped). */
+  chained: number;
+}
+
+/**
+ * Chains rows that existed before the table was watched, in primary-key order, one committed
+ * batch at a time: a re-run (or a run after a kill) adds only what is still missing.
+ */
+export async function backfill(
+  store: Store,
+  tables?: readonly string[],
+  options: { batchSize?: number; onProgress?: (table: string, done: number, total: number) => void } = {},
+): Promise<BackfillResult[]> {
+  const pgStore = requirePostgres(store);
+  const batchSize = options.batchSize ?? 5_000;
+  const watched = await listWatched(pgStore);
+  const selected: WatchedTable[] = [];
+  for (const t of tables ?? watched.map((w) => w.table)) {
+    const resolved = await resolveTable(pgStore, t);
+    const w = watched.find((x) => x.table === resolved.name);
+    if (!w) throw new SealtrailError('invalid_argument', `table ${resolved.name} is not watched; run \`sealtrail watch ${resolved.name}\` first`, { details: { table: resolved.name } });
+    selected.push(w);
+  }
+  const results: BackfillResult[] = [];
+  for (const w of selected) results.push(await backfillTable(pgStore, w, batchSize, options.onProgress));
+  return results;
+}
+
+async function backfillTable(
+  store: PostgresStore,
+  w: WatchedTable,
+  batchSize: number,
+  onProgress?: (table: string, done: number, total: number) => void,
+): Promise<BackfillResult> {
+  const { relid } = await resolveTable(store, w.table);
+  const columns = await columnsOf(store, relid);
+  const types = await store.query<{ name: string; type: string }>(
+    'SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped',
+    [relid],
+  );
+  const pkTypes = w.pkColumns.map((c) => types.find((t) => t.name === c)!.type);
+  const total = Number((await store.query<{ n: number }>(`SELECT count(*) AS n FROM ${w.table}`))[0]?.n ?? 0);
+  const pkList = w.pkColumns.map((c) => `t.${quoteIdent(c)}`).join(', ');
+  const pkText = w.pkColumns.map((c, i) => `t.${quoteIdent(c)}::text AS k${i}`).join(', ');
+  const after = `ROW(${pkList}) > ROW(${pkTypes.map((t) => `?::${t}`).join(', ')})`;
+  let last: string[] | null = null;
+  let rows = 0;
+  let chained = 0;
+  for (;;) {
+    const batch: Array<Record<string, string>> = await store.query(
+      `SELECT to_jsonb(t.*)::text AS j, ${pkText} FROM ${w.table} t ${last ? `WHERE ${after}` : ''} ORDER BY ${pkList} LIMIT ${batchSize}`,
+      last ?? [],
+    );
+    if (batch.length === 0) break;
+    const kinds: string[] = [];
+    const pks: string[] = [];
+    const payloads: string[] = [];
+    for (const r of batch) {
+      const { payload, pk } = canonicalRowAndPk(columns, r.j!, w.pkColumns);
+      kinds.push(w.kind);
+      pks.push(pk);
+      payloads.push(payload);
+    }
+    chained += await store.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(?)', [LEDGER_LOCK_KEY.toString()]);
+      const before = Number((await tx.query<{ size: number }>('SELECT size FROM ledger_head WHERE id = 1'))[0]!.size);
+      const after = await tx.query<{ n: number }>('SELECT sealtrail_chain(?::text[], ?::text[], ?::text[]) AS n', [
+        pgArray(kinds),
+        pgArray(pks),
+        pgArray(payloads),
+      ]);
+      return Number(after[0]!.n) - before;
+    });
+    rows += batch.length;
+    onProgress?.(w.table, rows, total);
+    const lastRow = batch[batch.length - 1]!;
+    last = w.pkColumns.map((_, i) => lastRow[`k${i}`]!);
+  }
+  return { table: w.table, kind: w.kind, rows, chained };
+}
+
+/** A PostgreSQL array literal of text (node-postgres would also accept a JS array; the Store API takes scalars). */
+function pgArray(items: readonly string[]): string {
+  return `{${items.map((s) => `"${s.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scan
+
+/**
+ * Scan targets for every watched table: each row recomputed in TypeScript (canonical row form,
+ * event_hash). Rows whose identical event is still waiting in the outbox (queued mode, not yet
+ * sequenced) are not reported. `q` lets the scan run inside one snapshot.
+ */
+export async function captureScanTargets(store: Store, q: Queryable & { cursorBatches?: CursorReader } = store): Promise<ScanTarget[]> {
+  requirePostgres(store);
+  const targets: ScanTarget[] = [];
+  for (const w of await listWatched(store, q)) {
+    const relid = Number((await q.query<{ r: number }>('SELECT to_regclass(?)::oid::int8 AS r', [w.table]))[0]!.r);
+    const columns = await columnsOf(q, relid);
+    const pending = new Map<string, Buffer>();
+    for (const r of await q.query<{ event_pk: string; payload: string }>('SELECT event_pk, payload FROM capture_outbox WHERE event_kind = ?', [w.kind])) {
+      pending.set(r.event_pk, canonicalHash(r.payload));
+    }
+    targets.push({
+      kind: w.kind,
+      rows: async function* () {
+        const read = q.cursorBatches ?? pagedReader(q);
+        for await (const batch of read(`SELECT to_jsonb(t.*)::text AS j FROM ${w.table} t`)) {
+          for (const r of batch) {
+            const { payload, pk } = canonicalRowAndPk(columns, r.j as string, w.pkColumns);
+            const eventHash = canonicalHash(payload);
+            const queued = pending.get(pk);
+            if (queued && queued.equals(eventHash)) continue;
+            yield { pk, eventHash };
+          }
+        }
+      },
+    });
+  }
+  return targets;
+}
+
+type CursorReader = (sql: string) => AsyncIterable<Array<Record<string, unknown>>>;
+
+function pagedReader(q: Queryable): CursorReader {
+  return async function* (sql: string) {
+    yield await q.query(sql);
+  };
+}
+
+/**
+ * Scans every watched table (plus `extraTargets`, e.g. the task tables) in one REPEATABLE READ
+ * snapshot, so rows committed during the scan cannot look unchained.
+ */
+export async function scanCapture(store: Store, extraTargets: (q: Store) => ScanTarget[] | Promise<ScanTarget[]> = () => []): Promise<ScanReport> {
+  if (store.dialect !== 'postgres') return scanTargets(store, await extraTargets(store));
+  return store.transaction(async (tx) => {
+    await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    let cursors = 0;
+    const view = Object.create(store) as Store & { cursorBatches: CursorReader };
+    view.query = (sql, params) => tx.query(sql, params);
+    view.run = (sql, params) => tx.run(sql, params);
+    view.cursorBatches = async function* (sql: string) {
+      const name = `sealtrail_scan_${++cursors}`;
+      await tx.exec(`DECLARE ${name} NO SCROLL CURSOR FOR ${sql}`);
+      try {
+        for (;;) {
+          const rows = await tx.query(`FETCH 5000 FROM ${name}`);
+          if (rows.length === 0) return;
+          yield rows;
+        }
+      } finally {
+        await tx.exec(`CLOSE ${name}`);
+      }
+    };
+    const targets = [...(await captureScanTargets(store, view)), ...(await extraTargets(view))];
+    return scanTargets(view, targets);
+  });
+}

@@ -20,6 +20,8 @@ export interface OutputContext {
 export interface Output {
   /** Prints one result: `human` as text, or `jsonValue` as one JSON document with --json. */
   result(human: string | (() => string), jsonValue: unknown): void;
+  /** Prints many results in one write (streaming commands): one line or JSON document each. */
+  results(items: ReadonlyArray<readonly [human: string, jsonValue: unknown]>): void;
   /** A remark for people (progress, hints, warnings) on stderr; never pollutes stdout. */
   note(text: string): void;
 }
@@ -27,6 +29,11 @@ export interface Output {
 export function createOutput(ctx: OutputContext): Output {
   return {
     result: (human, jsonValue) => printResult(ctx, human, jsonValue),
+    results: (items) => {
+      if (items.length === 0) return;
+      const lines = items.map(([human, jsonValue]) => (ctx.json ? toJson(jsonValue) : human));
+      (ctx.stdout ?? process.stdout).write(`${lines.join('\n')}\n`);
+    },
     note: (text) => (ctx.stderr ?? process.stderr).write(withNewline(text)),
   };
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SealtrailError } from '../core/errors.js';
+import { isSealtrailError, SealtrailError } from '../core/errors.js';
 import type { Dialect, Store } from './store.js';
 
 export interface Migration {
@@ -87,7 +87,9 @@ export async function assertMigrated(store: Store, component: string, migrations
     rows = await store.query<AppliedRow>('SELECT version, name, sha256 FROM sealtrail_migrations WHERE component = ? ORDER BY version', [
       component,
     ]);
-  } catch {
+  } catch (err) {
+    // No bookkeeping table yet means nothing is installed; anything else (unreachable, denied) is real.
+    if (!isSealtrailError(err, 'schema_missing')) throw err;
     rows = [];
   }
   checkApplied(component, rows, migrations, migrations.length);

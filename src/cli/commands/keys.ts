@@ -13,7 +13,7 @@ export function register(program: Command, withContext: WithContext): void {
     .requiredOption('--key-file <path>', 'where to write the key; an existing file is never overwritten')
     .option('--witness', 'create a witness cosigner key (tlog-cosignature) instead of a log signing key')
     .action(
-      withContext<{ origin: string; keyFile: string; witness?: boolean }>((ctx, { opts }): ExitStatus => {
+      withContext<{ origin: string; keyFile: string; witness?: boolean }>(async (ctx, { opts }): Promise<ExitStatus> => {
         const { signerKey, verifierKey } = opts.witness ? generateCosignerKey(opts.origin) : generateSignerKey(opts.origin);
         writeKeyFile(opts.keyFile, signerKey);
         ctx.out.result(`wrote ${opts.witness ? 'witness cosigner' : 'signing'} key ${opts.keyFile} (mode 0600); verifier key:\n${verifierKey}`, {

@@ -265,7 +265,6 @@ async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): P
   let chunkLines: number[] = [];
   let lineNo = 0;
   let appended = 0;
-  const out: string[] = [];
   const flush = async () => {
     if (chunk.length === 0) return;
     const events = chunk;
@@ -287,9 +286,7 @@ async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): P
   const emit = (entries: AppendResult[]) => {
     appended += entries.length;
     progress.tick(entries.length);
-    for (const e of entries) out.push(ctx.json ? JSON.stringify(entryJson(e)) : `${e.seq}\t${e.eventHash.toString('hex')}\t${e.chainHash.toString('hex')}`);
-    process.stdout.write(out.join('\n') + '\n');
-    out.length = 0;
+    ctx.out.results(entries.map((e) => [`${e.seq}\t${e.eventHash.toString('hex')}\t${e.chainHash.toString('hex')}`, entryJson(e)] as const));
   };
   try {
     for await (const line of lines) {

@@ -170,15 +170,18 @@ $$;
 -- The canonical row (payload) and its event_pk: one key, its value's text (strings unquoted);
 -- several keys, the canonical JSON array of their values.
 CREATE FUNCTION sealtrail_canonical_row(rel OID, j JSONB, pk_columns TEXT[], OUT payload TEXT, OUT pk TEXT)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
   SELECT '{' || string_agg(to_json(c.name)::text || ':' || c.val, ',' ORDER BY c.k) || '}',
          CASE WHEN cardinality(pk_columns) = 1
-              THEN (SELECT CASE WHEN left(v, 1) = '"' THEN v::jsonb #>> '{}' ELSE v END
-                    FROM (SELECT max(c.val) FILTER (WHERE c.name = pk_columns[1])) AS one(v))
+              THEN CASE WHEN left(max(c.val) FILTER (WHERE c.name = pk_columns[1]), 1) = '"'
+                        THEN (max(c.val) FILTER (WHERE c.name = pk_columns[1]))::jsonb #>> '{}'
+                        ELSE max(c.val) FILTER (WHERE c.name = pk_columns[1]) END
               ELSE '[' || string_agg(c.val, ',' ORDER BY array_position(pk_columns, c.name)) FILTER (WHERE c.name = ANY (pk_columns)) || ']' END
+    INTO payload, pk
   FROM (SELECT t.name, sealtrail_jcs_key(t.name) AS k, sealtrail_canon_value(j -> t.name, t.tag) AS val
-        FROM sealtrail_column_tags(rel) t) c
-$$;
+        FROM sealtrail_column_tags(rel) t) c;
+END $$;
 
 -- Appends events to the ledger exactly as src/ledger/appender.ts does (chain hash, Merkle leaf,
 -- completed subtrees, head). Takes the ledger's advisory lock like every other writer. An event
@@ -190,86 +193,91 @@ DECLARE
   n BIGINT;
   c BYTEA;
   f BYTEA[];
+  fl INT;
   ts TIMESTAMPTZ := clock_timestamp();
   ts_bytes BYTEA;
   i INT;
+  k INT := 0;
+  m INT := 0;
   seq BIGINT;
+  evs BYTEA[];
+  existing BYTEA[];
+  firsts BYTEA[];
+  ranks BIGINT[];
   ev BYTEA;
-  leaf BYTEA;
   h BYTEA;
   idx BIGINT;
   lvl INT;
-  kind TEXT;
   pk TEXT;
   kind_b BYTEA;
   pk_b BYTEA;
-  existing BYTEA;
   e_seq BIGINT[] := '{}'; e_kind TEXT[] := '{}'; e_pk TEXT[] := '{}'; e_ev BYTEA[] := '{}';
   e_prev BYTEA[] := '{}'; e_chain BYTEA[] := '{}'; e_payload TEXT[] := '{}';
   m_level INT[] := '{}'; m_idx BIGINT[] := '{}'; m_hash BYTEA[] := '{}';
-  seen JSONB := '{}';
   r BYTEA;
 BEGIN
   PERFORM pg_advisory_xact_lock(7304041771292001);
   SELECT size, chain_hash INTO n, c FROM ledger_head WHERE id = 1;
   IF n IS NULL THEN RAISE EXCEPTION 'sealtrail: no ledger_head row'; END IF;
-  SELECT coalesce(array_agg(m.hash ORDER BY k.lvl DESC), '{}'), count(*) FILTER (WHERE m.hash IS NULL)
+  SELECT coalesce(array_agg(mn.hash ORDER BY g.lvl DESC), '{}'), count(*) FILTER (WHERE mn.hash IS NULL)
     INTO f, i
-    FROM generate_series(0, 62) AS k(lvl)
-    LEFT JOIN merkle_nodes m ON m.level = k.lvl AND m.idx = ((n >> (k.lvl + 1)) << (k.lvl + 1)) >> k.lvl
-    WHERE (n >> k.lvl) & 1 = 1;
-  IF i > 0 OR cardinality(f) <> (SELECT count(*) FROM generate_series(0, 62) g WHERE (n >> g) & 1 = 1) THEN
+    FROM generate_series(0, 62) AS g(lvl)
+    LEFT JOIN merkle_nodes mn ON mn.level = g.lvl AND mn.idx = ((n >> (g.lvl + 1)) << (g.lvl + 1)) >> g.lvl
+    WHERE (n >> g.lvl) & 1 = 1;
+  IF i > 0 THEN
     RAISE EXCEPTION 'sealtrail: Merkle frontier of size % is incomplete in merkle_nodes', n;
   END IF;
+  fl := cardinality(f);
+  -- Hashes, already-chained events and duplicates within the batch, set-based.
+  SELECT array_agg(x.ev ORDER BY x.o), array_agg(x.existing ORDER BY x.o), array_agg(x.first_ev ORDER BY x.o), array_agg(x.rnk ORDER BY x.o)
+    INTO evs, existing, firsts, ranks
+    FROM (SELECT u.o, u.ev,
+                 (SELECT a.event_hash FROM audit_chain a WHERE a.event_kind = u.kd AND a.event_pk = u.pk) AS existing,
+                 row_number() OVER w AS rnk, first_value(u.ev) OVER w AS first_ev
+          FROM (SELECT uu.*, sha256(convert_to(uu.p, 'UTF8')) AS ev
+                FROM unnest(kinds, pks, payloads) WITH ORDINALITY AS uu(kd, pk, p, o)) u
+          WINDOW w AS (PARTITION BY u.kd, u.pk ORDER BY u.o)) x;
   -- appended_at is hashed to the microsecond and stored exactly as hashed
   ts_bytes := int8send((extract(epoch FROM ts) * 1000000)::int8);
   FOR i IN 1 .. coalesce(cardinality(kinds), 0) LOOP
-    kind := kinds[i];
-    pk := pks[i];
     seq := n + 1;
-    ev := sha256(convert_to(payloads[i], 'UTF8'));
+    ev := evs[i];
+    pk := pks[i];
     IF pk IS NULL THEN
       pk := seq::text;
-    ELSE
-      existing := NULL;
-      SELECT event_hash INTO existing FROM audit_chain a WHERE a.event_kind = kind AND a.event_pk = pk;
-      IF existing IS NULL AND seen ? (kind || chr(1) || pk) THEN
-        existing := decode(seen ->> (kind || chr(1) || pk), 'hex');
-      END IF;
-      IF existing IS NOT NULL THEN
-        CONTINUE WHEN existing = ev;
-        pk := pk || '@' || seq;
-      END IF;
-      seen := seen || jsonb_build_object(kind || chr(1) || pk, encode(ev, 'hex'));
+    ELSIF existing[i] IS NOT NULL OR ranks[i] > 1 THEN
+      CONTINUE WHEN coalesce(existing[i], firsts[i]) = ev;
+      pk := pk || '@' || seq;
     END IF;
-    kind_b := convert_to(kind, 'UTF8');
+    kind_b := convert_to(kinds[i], 'UTF8');
     pk_b := convert_to(pk, 'UTF8');
     h := sha256('\x0000'::bytea || int4send(octet_length(kind_b)) || kind_b || int4send(octet_length(pk_b)) || pk_b || ev || ts_bytes);
-    e_seq := e_seq || seq; e_kind := e_kind || kind; e_pk := e_pk || pk; e_ev := e_ev || ev;
-    e_prev := e_prev || c;
+    k := k + 1;
+    e_seq[k] := seq; e_kind[k] := kinds[i]; e_pk[k] := pk; e_ev[k] := ev; e_prev[k] := c;
     c := sha256(c || ev || int8send(seq));
-    e_chain := e_chain || c;
-    e_payload := e_payload || payloads[i];
+    e_chain[k] := c;
+    e_payload[k] := payloads[i];
     idx := n; lvl := 0;
-    m_level := m_level || lvl; m_idx := m_idx || idx; m_hash := m_hash || h;
+    m := m + 1; m_level[m] := lvl; m_idx[m] := idx; m_hash[m] := h;
     WHILE idx % 2 = 1 LOOP
-      h := sha256('\x01'::bytea || f[cardinality(f)] || h);
-      f := f[1 : cardinality(f) - 1];
+      h := sha256('\x01'::bytea || f[fl] || h);
+      fl := fl - 1;
       idx := idx / 2;
       lvl := lvl + 1;
-      m_level := m_level || lvl; m_idx := m_idx || idx; m_hash := m_hash || h;
+      m := m + 1; m_level[m] := lvl; m_idx[m] := idx; m_hash[m] := h;
     END LOOP;
-    f := f || h;
+    fl := fl + 1;
+    f[fl] := h;
     n := seq;
   END LOOP;
-  IF cardinality(e_seq) = 0 THEN
+  IF k = 0 THEN
     RETURN n;
   END IF;
   INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload)
-    SELECT s, k, p, e, pr, ch, ts, pl FROM unnest(e_seq, e_kind, e_pk, e_ev, e_prev, e_chain, e_payload) AS u(s, k, p, e, pr, ch, pl);
+    SELECT s, kd, p, e, pr, ch, ts, pl FROM unnest(e_seq, e_kind, e_pk, e_ev, e_prev, e_chain, e_payload) AS u(s, kd, p, e, pr, ch, pl);
   INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest(m_level::int2[], m_idx, m_hash);
-  r := f[cardinality(f)];
-  FOR i IN REVERSE cardinality(f) - 1 .. 1 LOOP
+  r := f[fl];
+  FOR i IN REVERSE fl - 1 .. 1 LOOP
     r := sha256('\x01'::bytea || f[i] || r);
   END LOOP;
   UPDATE ledger_head SET size = n, chain_hash = c, root = r WHERE id = 1;

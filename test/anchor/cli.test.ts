@@ -1,0 +1,92 @@
+/** The anchoring commands end to end in a child process: keygen, checkpoint, monitor --once; keys never printed. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openLedger } from '../../src/ledger/ledger.js';
+import { tamper } from '../../src/ledger/tamper-simulator.js';
+import { verifyAgainstSinks } from '../../src/anchor/verify-sinks.js';
+import { tempDir } from '../helpers/databases.js';
+import { appendEvents } from './helpers.js';
+
+const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const tsxLoader = import.meta.resolve('tsx');
+
+function sealtrail(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+describe('anchoring CLI', () => {
+  it('keygen, checkpoint to a file sink, monitor --once catching a truncation; the key never appears in any output', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'ledger.db');
+    const keyFile = join(dir, 'log.key');
+    const sinkFile = join(dir, 'sink', 'checkpoints.jsonl');
+    const outputs: string[] = [];
+    const run = async (args: string[], env: Record<string, string> = {}) => {
+      const r = await sealtrail(dir, args, env);
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    };
+
+    const keygen = await run(['keygen', '--origin', 'example.com/cli', '--key-file', keyFile]);
+    assert.equal(keygen.status, 0, keygen.stderr);
+    const vkey = keygen.stdout.trimEnd().split('\n').at(-1)!;
+    assert.match(vkey, /^example\.com\/cli\+[0-9a-f]{8}\+/);
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const signerKey = readFileSync(keyFile, 'utf8').trim();
+    const again = await run(['keygen', '--origin', 'example.com/cli', '--key-file', keyFile]);
+    assert.equal(again.status, 2);
+    assert.equal(readFileSync(keyFile, 'utf8').trim(), signerKey, 'an existing key file is never overwritten');
+
+    const ledger = await openLedger({ url: db });
+    await appendEvents(ledger, 6, 'c');
+    await ledger.close();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'sink'));
+
+    const cp = await run(['checkpoint', '--db', db, '--key-file', keyFile, '--sink', `file:${sinkFile}`]);
+    assert.equal(cp.status, 0, cp.stderr);
+    assert.match(cp.stdout, /^example\.com\/cli\n6\n/);
+    // The same key from the environment, as JSON.
+    const fromEnv = await run(['checkpoint', '--db', db, '--sink', `file:${sinkFile}`, '--json'], { SEALTRAIL_SIGNING_KEY: signerKey });
+    assert.equal(fromEnv.status, 0, fromEnv.stderr);
+    assert.equal(JSON.parse(fromEnv.stdout).size, 6);
+
+    // A damaged key file: a coded error that does not quote the key.
+    const broken = join(dir, 'broken.key');
+    writeFileSync(broken, `${signerKey.slice(0, -4)}AAAA\n`, { mode: 0o600 });
+    const bad = await run(['checkpoint', '--db', db, '--key-file', broken, '--json']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /\[invalid_key\]/);
+
+    const state = join(dir, 'state.json');
+    const clean = await run(['monitor', '--db', db, '--once', '--state', state, '--sink', `file:${sinkFile}`, '--vkey', vkey]);
+    assert.equal(clean.status, 0, clean.stdout + clean.stderr);
+
+    const l2 = await openLedger({ url: db });
+    await tamper(l2.store, { type: 'truncate_tail', keep: 4, rewindHead: true });
+    const report = await verifyAgainstSinks(l2, { sinks: [`file:${sinkFile}`], vkeys: [vkey] });
+    assert.equal(report.findings[0]?.reason, 'truncated');
+    await l2.close();
+    const broke = await run(['monitor', '--db', db, '--once', '--state', state, '--sink', `file:${sinkFile}`, '--vkey', vkey, '--json']);
+    assert.equal(broke.status, 1, broke.stdout + broke.stderr);
+    const cycle = JSON.parse(broke.stdout);
+    assert.equal(cycle.ok, false);
+    assert.equal(cycle.alerts[0].kind, 'audit_chain_break');
+    assert.equal(cycle.alerts[0].seq, 5);
+
+    const secret = signerKey.slice(signerKey.lastIndexOf('+') + 1);
+    for (const text of outputs) assert.ok(!text.includes(secret), 'the signing key must never be printed');
+  });
+});

@@ -6,7 +6,7 @@ import { drainOutbox, installCapture, runSequencer, scanCapture, watchTable } fr
 import { postgresUrl } from '../helpers/databases.js';
 
 const WRITERS = 32;
-const ROWS_PER_WRITER = 300;
+const ROWS_PER_WRITER = 150;
 
 test('32 concurrent writers on three watched tables (sync and queued): every row chained exactly once', async () => {
   const url = await postgresUrl();

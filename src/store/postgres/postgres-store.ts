@@ -302,6 +302,7 @@ export function mapPgError(err: unknown, location: string): unknown {
     case '28000':
     case '57P01': // admin shutdown
     case '57P03': // cannot connect now
+    case '55000': // e.g. "database … is not currently accepting connections"
       return new SealtrailError('database_unreachable', `cannot use PostgreSQL at ${location}: ${message}`, { cause: err, details: { location, sqlstate: e.code } });
     case '42P01': // undefined_table
       return new SealtrailError('schema_missing', `${message} at ${location}; run \`sealtrail init\``, { cause: err, details: { sqlstate: e.code } });

@@ -243,11 +243,26 @@ export class SqliteStore implements Store {
   }
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
+    // Raw rows (arrays, no per-row key objects): this is the verification hot path.
+    const stmt = this.db
+      .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
+      .raw(true);
     let next = from;
     while (next <= to) {
-      const rows = await this.query('SELECT * FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?', [next, to, batchSize]);
+      const rows = await this.mutex.run(async () => this.wrap(() => stmt.all(next, to, batchSize) as unknown[][]));
       if (rows.length === 0) return;
-      const batch = rows.map(toEntry);
+      const batch = rows.map(
+        (r): EntryRow => ({
+          seq: r[0] as number,
+          kind: r[1] as string,
+          pk: r[2] as string,
+          eventHash: r[3] as Buffer,
+          prevHash: r[4] as Buffer,
+          chainHash: r[5] as Buffer,
+          appendedAtMicros: microsFromIso(r[6] as string),
+          payload: (r[7] as string | null) ?? null,
+        }),
+      );
       yield batch;
       next = batch[batch.length - 1]!.seq + 1;
     }

@@ -1,0 +1,145 @@
+/**
+ * PostgreSQL capture commands: watch, unwatch, sequence, backfill, scan. Thin: parse, call
+ * src/capture, print through ctx.out.
+ */
+import type { Command } from 'commander';
+import { SealtrailError } from '../../core/errors.js';
+import { backfill, drainOutbox, runSequencer, scanCapture, unwatchTable, watchTables, type CaptureMode } from '../../capture/capture.js';
+import { openLedger, type Ledger } from '../../ledger/ledger.js';
+import { taskScanTargets } from '../../tasks/scan-targets.js';
+import type { CommandContext, ExitStatus, WithContext } from '../program.js';
+import { createProgress } from '../progress.js';
+
+async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes, migrate: false });
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+export function register(program: Command, withContext: WithContext): void {
+  program
+    .command('watch')
+    .description('chain every row inserted into these PostgreSQL tables (triggers)')
+    .argument('<table...>', 'tables to watch')
+    .option('--mode <mode>', 'sync (chained in the writer\'s transaction) or queued (outbox + sequencer)', 'sync')
+    .option('--pk <columns>', 'key columns, comma-separated (only for tables without a primary key)')
+    .action(
+      withContext<{ mode: string; pk?: string }>(async (ctx, { args, opts }) => {
+        if (opts.mode !== 'sync' && opts.mode !== 'queued') throw new SealtrailError('invalid_argument', `--mode must be sync or queued, not ${JSON.stringify(opts.mode)}`);
+        const pk = opts.pk?.split(',').map((c) => c.trim()).filter((c) => c !== '');
+        return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const { watched, failed } = await watchTables(ledger.store, args, { mode: opts.mode as CaptureMode, pk });
+          for (const f of failed) ctx.out.note(`sealtrail: ${f.table}: ${f.error.message} [${f.error.code}]`);
+          ctx.out.result(
+            () => watched.map((w) => `watching ${w.table} (${w.mode}, key ${w.pkColumns.join(', ')}, kind ${w.kind})`).join('\n'),
+            { watched, failed: failed.map((f) => ({ table: f.table, error: f.error.toJSON() })) },
+          );
+          return failed.length > 0 ? 2 : 0;
+        });
+      }),
+    );
+
+  program
+    .command('unwatch')
+    .description('stop capturing a table (the trigger drop is itself chained)')
+    .argument('<table>', 'table to stop watching')
+    .action(
+      withContext(async (ctx, { args }) =>
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const table = args[0]!;
+          const was = await unwatchTable(ledger.store, table);
+          ctx.out.result(was ? `no longer watching ${table}` : `${table} was not watched`, { table, unwatched: was });
+          return 0;
+        }),
+      ),
+    );
+
+  program
+    .command('sequence')
+    .description('chain queued capture events: run until stopped (one leader at a time), or --once to drain and exit')
+    .option('--once', 'drain the outbox and exit')
+    .option('--batch <n>', 'events per transaction', '10000')
+    .action(
+      withContext<{ once?: boolean; batch: string }>(async (ctx, { opts }) => {
+        const batchSize = Number(opts.batch);
+        if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new SealtrailError('invalid_argument', '--batch must be a positive integer');
+        return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          if (opts.once) {
+            const chained = await drainOutbox(ledger.store, { batchSize });
+            ctx.out.result(`chained ${chained} queued events`, { chained });
+            return 0;
+          }
+          const stop = new AbortController();
+          const onSignal = () => stop.abort();
+          process.once('SIGINT', onSignal);
+          process.once('SIGTERM', onSignal);
+          try {
+            const chained = await runSequencer(ledger.store, {
+              batchSize,
+              signal: stop.signal,
+              onRole: (role) => ctx.out.note(role === 'leader' ? 'sequencer: leading' : 'sequencer: standby (another sequencer leads)'),
+            });
+            ctx.out.result(`sequencer stopped after chaining ${chained} events`, { chained });
+          } finally {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+          }
+          return 0;
+        });
+      }),
+    );
+
+  program
+    .command('backfill')
+    .description('chain rows that existed before their table was watched (idempotent, resumable)')
+    .argument('[table...]', 'watched tables (default: all)')
+    .action(
+      withContext(async (ctx, { args }) =>
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          let progress: ReturnType<typeof createProgress> | null = null;
+          let current = '';
+          let lastDone = 0;
+          const results = await backfill(ledger.store, args.length > 0 ? args : undefined, {
+            onProgress: (table, done, total) => {
+              if (table !== current) {
+                progress?.done();
+                current = table;
+                progress = createProgress({ label: `backfill ${table}`, total });
+                progress.tick(done);
+              } else {
+                progress?.tick(done - lastDone);
+              }
+              lastDone = done;
+            },
+          });
+          (progress as ReturnType<typeof createProgress> | null)?.done();
+          ctx.out.result(() => results.map((r) => `${r.table}: ${r.chained} chained, ${r.rows - r.chained} already chained`).join('\n'), { tables: results });
+          return 0;
+        }),
+      ),
+    );
+
+  program
+    .command('scan')
+    .description('check every watched row against the chain (edited, deleted, unchained rows); exit 1 on findings')
+    .action(
+      withContext(async (ctx) =>
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q));
+          ctx.out.result(
+            () =>
+              [
+                ...report.tables.map((t) => `${t.kind}: ${t.rows} rows, ${t.chained} chained`),
+                ...report.findings.map((f) => `${f.type}: ${f.event_kind} ${f.event_pk}${f.seq === null ? '' : ` (seq ${f.seq})`}`),
+                report.ok ? 'scan: ok' : `scan: ${report.findings.length} finding(s)`,
+              ].join('\n'),
+            report,
+          );
+          return report.ok ? 0 : 1;
+        }),
+      ),
+    );
+}

@@ -26,3 +26,11 @@ export type { TaskAudit, ArtifactRef, RefType } from './tasks/rows.js';
 export { taskScanTargets } from './tasks/scan-targets.js';
 export { captureGitChanges } from './tasks/git-capture.js';
 export type { GitCapture, GitCaptureFailure } from './tasks/git-capture.js';
+
+export { SIGNING_KEY_ENV, loadSigners, loadCosigner, readKeyFile, writeKeyFile, installAnchoring, raiseAlert, listAlerts, alertKey, ALERT_EVENT_KIND, issueCheckpoint, publishPending, checkpointCosignatures, verifyAgainstSinks, Witness, startWitnessServer, runMonitor, runMonitorCycle, readMonitorState, writeMonitorState, openSink, GIT_SINK_FILE } from './anchor/index.js';
+export type { SignerSource, Alert, AlertInput, AlertSeverity, PublishOptions, PublishReport, SinkPublishResult, SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, VerifyAgainstSinksOptions, RunningWitness, WitnessOptions, WitnessResponse, CycleReport, MonitorOptions, MonitorState, Sink, SinkKind, SinkRecord, SinkContents, PublishRecord, PublishOutcome, PublishContext, ReadContext, ConflictReason, RetryOptions } from './anchor/index.js';
+
+export { installCapture, watchTable, watchTables, unwatchTable, listWatched, runSequencer, drainOutbox, backfill, scanCapture, captureScanTargets, READ_ONLY_ROLE, SEQUENCER_LOCK_KEY } from './capture/capture.js';
+export type { CaptureMode, WatchedTable, InstallReport, SequencerOptions, BackfillResult } from './capture/capture.js';
+export { canonicalRow, canonicalRowAndPk } from './capture/canonical-row.js';
+export type { RowColumn, ColumnTag } from './capture/canonical-row.js';

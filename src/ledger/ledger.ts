@@ -99,7 +99,7 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
     await store.close().catch(() => {});
     throw err;
   }
-  return new Ledger(store, maxPayloadBytes);
+  return new Ledger(store, maxPayloadBytes, options.url);
 }
 
 function toEntry(row: EntryRow, leafHash?: Buffer): LedgerEntry {
@@ -127,8 +127,12 @@ export class Ledger {
   private readonly appender: Appender;
   private closed = false;
 
-  constructor(store: Store, maxPayloadBytes: number) {
+  /** Where the ledger lives, so verification workers can open their own connections. */
+  private readonly url: string | undefined;
+
+  constructor(store: Store, maxPayloadBytes: number, url?: string) {
     this.store = store;
+    this.url = url;
     this.maxPayloadBytes = maxPayloadBytes;
     this.appender = new Appender(store);
   }
@@ -188,7 +192,7 @@ export class Ledger {
 
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.assertOpen();
-    return verifyLedger(this.store, options);
+    return verifyLedger(this.store, options, this.url);
   }
 
   /** An RFC 9162 inclusion proof of entry `seq` in the tree of `size` (default: current size). */

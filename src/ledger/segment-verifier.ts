@@ -17,6 +17,11 @@ export interface SegmentTask {
   to: number;
   /** A seq in the segment at which to report the chain hash and local frontier (a trusted state). */
   probe?: number;
+  /**
+   * The Merkle frontier before `from`, when the segment is not aligned (the first one of a
+   * verification starting mid-ledger); the returned frontiers are then global, not local.
+   */
+  start?: { size: number; frontier: Uint8Array[] };
 }
 
 export interface SegmentResult {
@@ -38,7 +43,7 @@ export interface SegmentResult {
 }
 
 export async function verifySegment(store: Store, task: SegmentTask): Promise<SegmentResult> {
-  const range = new CompactRange();
+  const range = task.start ? CompactRange.fromFrontier(task.start.size, task.start.frontier) : new CompactRange();
   const result: SegmentResult = {
     from: task.from,
     to: task.to,

@@ -15,6 +15,8 @@ import { fromHex } from '../../core/hash.js';
 import { signCheckpoint } from '../../core/checkpoint.js';
 import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
+import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
+import { verifyAgainstSinks } from '../../anchor/index.js';
 import { microsFromIso } from '../../store/timestamps.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
@@ -56,8 +58,18 @@ export function register(program: Command, withContext: WithContext): void {
       withContext(async (ctx) => {
         const ledger = await openLedger({ url: ctx.config.db, migrate: true });
         try {
+          // On PostgreSQL the database chains rows itself: install the capture functions, guards and roles.
+          const capture = ledger.store.capabilities.triggerCapture ? await installCapture(ledger.store) : null;
           const head = await ledger.head();
-          ctx.out.result(`ledger ready at ${ledger.store.location} (size ${head.size})`, { ok: true, db: ledger.store.location, ...headToJson(head) });
+          const extra = capture
+            ? `\ncapture installed (DDL evidence: ${capture.ddlEvidence ? 'yes' : 'no, needs a superuser'}; read-only role ${READ_ONLY_ROLE}: ${capture.readOnlyRole ? 'yes' : 'no, needs CREATEROLE'})`
+            : '';
+          ctx.out.result(`ledger ready at ${ledger.store.location} (size ${head.size})${extra}`, {
+            ok: true,
+            db: ledger.store.location,
+            ...headToJson(head),
+            ...(capture ? { capture: { ddl_evidence: capture.ddlEvidence, read_only_role: capture.readOnlyRole } } : {}),
+          });
         } finally {
           await ledger.close();
         }
@@ -108,11 +120,14 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--from <seq>', 'first seq to verify', positiveInt('--from'))
     .option('--to <seq>', 'last seq to verify', positiveInt('--to'))
     .option('--trusted <file>', 'a trusted state: `sealtrail head --json` output or a checkpoint note')
-    .option('--vkey <vkey...>', 'verifier keys: a --trusted checkpoint must carry a valid signature by one of them')
+    .option('--vkey <vkey...>', 'trusted verifier keys (for --trusted checkpoints and --against-sinks)')
+    .option('--against-sinks', 'check every checkpoint published in the sinks against the ledger')
+    .option('--sink <spec...>', 'sinks to check with --against-sinks (default: the configured sinks)')
     .action(
-      withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[] }>(async (ctx, { opts }) =>
+      withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const vkeys = opts.vkey ?? ctx.config.vkeys;
+          if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys);
           const trusted = opts.trusted === undefined ? undefined : parseTrustedState(readFileSync(opts.trusted, 'utf8'), vkeys.map((k) => NoteVerifier.fromKey(k)));
           const head = await ledger.head();
           const progress = createProgress({ label: 'verify', total: head.size });
@@ -201,6 +216,20 @@ export function register(program: Command, withContext: WithContext): void {
         return result.ok ? 0 : 1;
       }),
     );
+}
+
+async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
+  if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
+  const report = await verifyAgainstSinks(ledger, { sinks, vkeys });
+  const human = () =>
+    report.ok
+      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) match the ledger`
+      : [
+          `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
+          ...report.findings.map((f) => `  ${f.sink}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${f.message}`),
+        ].join('\n');
+  ctx.out.result(human, report);
+  return report.ok ? 0 : 1;
 }
 
 /** The signed checkpoint a proof is anchored to: a fresh one (--key-file) or the latest recorded one. */

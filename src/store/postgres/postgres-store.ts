@@ -293,7 +293,7 @@ export function mapPgError(err: unknown, location: string): unknown {
   if (err instanceof SealtrailError) return err;
   const e = err as { code?: string; message?: string };
   const message = e.message ?? String(err);
-  if ((e.code && CONNECTION_ERRORS.has(e.code)) || /Connection terminated|timeout expired|connect ECONN|Client has encountered a connection error/i.test(message)) {
+  if ((e.code && CONNECTION_ERRORS.has(e.code)) || (e.code === '55000' && /accepting connections/.test(message)) || /Connection terminated|timeout expired|connect ECONN|Client has encountered a connection error/i.test(message)) {
     return new SealtrailError('database_unreachable', `cannot reach PostgreSQL at ${location}: ${message}`, { cause: err, details: { location } });
   }
   switch (e.code) {
@@ -302,7 +302,6 @@ export function mapPgError(err: unknown, location: string): unknown {
     case '28000':
     case '57P01': // admin shutdown
     case '57P03': // cannot connect now
-    case '55000': // e.g. "database … is not currently accepting connections"
       return new SealtrailError('database_unreachable', `cannot use PostgreSQL at ${location}: ${message}`, { cause: err, details: { location, sqlstate: e.code } });
     case '42P01': // undefined_table
       return new SealtrailError('schema_missing', `${message} at ${location}; run \`sealtrail init\``, { cause: err, details: { sqlstate: e.code } });

@@ -160,58 +160,57 @@ export class SqliteStore implements Store {
   }
 
   private txHandle(): Tx {
-    const store = this;
     const ledger: LedgerTxOps = {
-      async head() {
-        return store.headSync();
+      head: async () => {
+        return this.headSync();
       },
-      async findByKeys(keys) {
+      findByKeys: async (keys) => {
         const found = new Map<string, EntryRow>();
-        const stmt = store.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
+        const stmt = this.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
         for (const { kind, pk } of keys) {
           const row = stmt.get(kind, pk) as Row | undefined;
           if (row) found.set(entryKey(kind, pk), toEntry(row));
         }
         return found;
       },
-      async insertEntries(rows) {
-        const stmt = store.prepare(
+      insertEntries: async (rows) => {
+        const stmt = this.prepare(
           'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         );
-        store.wrap(() => {
+        this.wrap(() => {
           for (const r of rows) {
             stmt.run(r.seq, r.kind, r.pk, r.eventHash, r.prevHash, r.chainHash, isoFromMicros(r.appendedAtMicros), r.payload);
           }
         });
       },
-      async insertNodes(nodes: readonly MerkleNode[]) {
-        const stmt = store.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
-        store.wrap(() => {
+      insertNodes: async (nodes: readonly MerkleNode[]) => {
+        const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
+        this.wrap(() => {
           for (const n of nodes) stmt.run(n.level, n.index, n.hash);
         });
       },
-      async readNodes(keys) {
-        return store.readNodesSync(keys);
+      readNodes: async (keys) => {
+        return this.readNodesSync(keys);
       },
-      async writeHead(head: HeadRow) {
-        store.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]);
+      writeHead: async (head: HeadRow) => {
+        this.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]);
       },
     };
     return {
       ledger,
-      exec: async (script: string) => store.wrap(() => void store.db.exec(script)),
-      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => store.wrap(() => store.querySync<T>(sql, params)),
-      run: async (sql: string, params?: readonly SqlValue[]) => store.wrap(() => store.runSync(sql, params)),
+      exec: async (script: string) => this.wrap(() => void this.db.exec(script)),
+      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.querySync<T>(sql, params)),
+      run: async (sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.runSync(sql, params)),
       savepoint: async <T>(fn: () => Promise<T>) => {
-        const name = `sp_${++store.savepointCounter}`;
-        store.db.exec(`SAVEPOINT ${name}`);
+        const name = `sp_${++this.savepointCounter}`;
+        this.db.exec(`SAVEPOINT ${name}`);
         try {
           const result = await fn();
-          store.db.exec(`RELEASE ${name}`);
+          this.db.exec(`RELEASE ${name}`);
           return result;
         } catch (err) {
-          store.db.exec(`ROLLBACK TO ${name}`);
-          store.db.exec(`RELEASE ${name}`);
+          this.db.exec(`ROLLBACK TO ${name}`);
+          this.db.exec(`RELEASE ${name}`);
           throw err;
         }
       },

@@ -70,6 +70,7 @@ if (files.length === 0) {
   process.exit(2);
 }
 
+const RUN_LIMIT_MS = 15 * 60 * 1000;
 let server = null;
 let url = process.env.SEALTRAIL_TEST_PG_URL;
 if (!url) {
@@ -91,10 +92,21 @@ try {
   code = await new Promise((resolve) => {
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-reporter=spec', ...files],
+      // A test that hangs fails after 4 minutes instead of stalling the run.
+      ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-timeout=240000', '--test-reporter=spec', ...files],
       { stdio: 'inherit', env: { ...process.env, SEALTRAIL_TEST_PG_URL: url } },
     );
-    child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0)));
+    // A test file whose process never exits (a leaked timer or connection) would stall CI until
+    // its own limit; stop the whole run well before that, and say so.
+    const watchdog = setTimeout(() => {
+      console.error(`npm test: still running after ${RUN_LIMIT_MS / 60000} minutes; stopping it`);
+      child.kill('SIGKILL');
+    }, RUN_LIMIT_MS);
+    watchdog.unref();
+    child.on('exit', (c, s) => {
+      clearTimeout(watchdog);
+      resolve(c ?? (s ? 1 : 0));
+    });
   });
 } finally {
   if (server) await server.stop();

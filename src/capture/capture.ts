@@ -32,6 +32,20 @@ export interface WatchedTable {
   kind: string;
   mode: CaptureMode;
   pkColumns: string[];
+  /** UPDATEs are chained as their own events (`<pk>#update@<seq>`). */
+  updates: boolean;
+  /** DELETEs are chained as their own events (`<pk>#delete@<seq>`). */
+  deletes: boolean;
+}
+
+export interface WatchOptions {
+  mode?: CaptureMode;
+  pk?: string[];
+  kind?: string;
+  /** Chain every UPDATE of a row as a new version of it. */
+  updates?: boolean;
+  /** Chain every DELETE of a row as its final version. */
+  deletes?: boolean;
 }
 
 export interface InstallReport {
@@ -158,7 +172,7 @@ async function columnsOf(q: Queryable, relid: number): Promise<RowColumn[]> {
  * Starts capturing a table (idempotent). The primary key is found from the catalog; a table
  * without one needs `pk`. The event kind defaults to the table name.
  */
-export async function watchTable(store: Store, table: string, options: { mode?: CaptureMode; pk?: string[]; kind?: string } = {}): Promise<WatchedTable> {
+export async function watchTable(store: Store, table: string, options: WatchOptions = {}): Promise<WatchedTable> {
   const pgStore = requirePostgres(store);
   const mode = options.mode ?? 'sync';
   if (mode !== 'sync' && mode !== 'queued') throw new SealtrailError('invalid_argument', `mode must be sync or queued, not ${JSON.stringify(mode)}`);
@@ -178,23 +192,36 @@ export async function watchTable(store: Store, table: string, options: { mode?: 
       }
     }
     const kind = options.kind ?? resolved.name;
-    const existing = await tx.query<{ mode: string; pk_columns: string[]; event_kind: string }>(
-      'SELECT mode, pk_columns, event_kind FROM capture_tables WHERE relid = ?::oid',
+    const updates = options.updates === true;
+    const deletes = options.deletes === true;
+    const result: WatchedTable = { table: resolved.name, kind, mode, pkColumns, updates, deletes };
+    const existing = await tx.query<{ mode: string; pk_columns: string[]; event_kind: string; updates: boolean; deletes: boolean }>(
+      'SELECT mode, pk_columns, event_kind, updates, deletes FROM capture_tables WHERE relid = ?::oid',
       [resolved.relid],
     );
     const prior = existing[0];
     const triggerOk =
       (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, TRIGGER_NAME])).length > 0;
-    if (prior && prior.mode === mode && prior.event_kind === kind && prior.pk_columns.join('\u0000') === pkColumns.join('\u0000') && triggerOk) {
-      return { table: resolved.name, kind, mode, pkColumns };
+    if (
+      prior &&
+      prior.mode === mode &&
+      prior.event_kind === kind &&
+      prior.pk_columns.join('\u0000') === pkColumns.join('\u0000') &&
+      prior.updates === updates &&
+      prior.deletes === deletes &&
+      triggerOk
+    ) {
+      return result;
     }
     await tx.run(
-      `INSERT INTO capture_tables (relid, table_name, event_kind, mode, pk_columns) VALUES (?::oid, ?, ?, ?, ?::text[])
-       ON CONFLICT (relid) DO UPDATE SET table_name = EXCLUDED.table_name, event_kind = EXCLUDED.event_kind, mode = EXCLUDED.mode, pk_columns = EXCLUDED.pk_columns`,
-      [resolved.relid, resolved.name, kind, mode, `{${pkColumns.map((c) => `"${c.replace(/["\\]/g, '\\$&')}"`).join(',')}}`],
+      `INSERT INTO capture_tables (relid, table_name, event_kind, mode, pk_columns, updates, deletes) VALUES (?::oid, ?, ?, ?, ?::text[], ?, ?)
+       ON CONFLICT (relid) DO UPDATE SET table_name = EXCLUDED.table_name, event_kind = EXCLUDED.event_kind, mode = EXCLUDED.mode,
+         pk_columns = EXCLUDED.pk_columns, updates = EXCLUDED.updates, deletes = EXCLUDED.deletes`,
+      [resolved.relid, resolved.name, kind, mode, pgArray(pkColumns), updates, deletes],
     );
     const args = [kind, mode, ...pkColumns].map(quoteLiteral).join(', ');
-    await tx.exec(`CREATE OR REPLACE TRIGGER ${TRIGGER_NAME} AFTER INSERT ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
+    const events = ['INSERT', ...(updates ? ['UPDATE'] : []), ...(deletes ? ['DELETE'] : [])].join(' OR ');
+    await tx.exec(`CREATE OR REPLACE TRIGGER ${TRIGGER_NAME} AFTER ${events} ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
     // ALWAYS: session_replication_role = replica does not switch capture off.
     await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${TRIGGER_NAME}`);
     await tx.exec(`CREATE OR REPLACE TRIGGER ${TRUNCATE_GUARD} BEFORE TRUNCATE ON ${resolved.name} FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
@@ -205,7 +232,7 @@ export async function watchTable(store: Store, table: string, options: { mode?: 
         if (!(err instanceof SealtrailError && err.code === 'permission_denied')) throw err;
       }
     }
-    return { table: resolved.name, kind, mode, pkColumns };
+    return result;
   }).catch((err: unknown) => {
     if (err instanceof SealtrailError && err.code === 'schema_missing') {
       throw new SealtrailError('schema_missing', `capture is not installed at ${store.location}; run \`sealtrail init\``, { cause: err });
@@ -218,7 +245,7 @@ export async function watchTable(store: Store, table: string, options: { mode?: 
 export async function watchTables(
   store: Store,
   tables: readonly string[],
-  options: { mode?: CaptureMode; pk?: string[] } = {},
+  options: Omit<WatchOptions, 'kind'> = {},
 ): Promise<{ watched: WatchedTable[]; failed: Array<{ table: string; error: SealtrailError }> }> {
   const watched: WatchedTable[] = [];
   const failed: Array<{ table: string; error: SealtrailError }> = [];
@@ -248,10 +275,10 @@ export async function unwatchTable(store: Store, table: string): Promise<boolean
 
 export async function listWatched(store: Store, q: Queryable = store): Promise<WatchedTable[]> {
   requirePostgres(store);
-  const rows = await q.query<{ table_name: string; event_kind: string; mode: CaptureMode; pk_columns: string[] }>(
-    'SELECT relid::regclass::text AS table_name, event_kind, mode, pk_columns FROM capture_tables ORDER BY event_kind',
+  const rows = await q.query<{ table_name: string; event_kind: string; mode: CaptureMode; pk_columns: string[]; updates: boolean; deletes: boolean }>(
+    'SELECT relid::regclass::text AS table_name, event_kind, mode, pk_columns, updates, deletes FROM capture_tables ORDER BY event_kind',
   );
-  return rows.map((r) => ({ table: r.table_name, kind: r.event_kind, mode: r.mode, pkColumns: r.pk_columns }));
+  return rows.map((r) => ({ table: r.table_name, kind: r.event_kind, mode: r.mode, pkColumns: r.pk_columns, updates: r.updates, deletes: r.deletes }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,7 +418,6 @@ async function backfillTable(
   onProgress?: (table: string, done: number, total: number) => void,
 ): Promise<BackfillResult> {
   const { relid } = await resolveTable(store, w.table);
-  const columns = await columnsOf(store, relid);
   const types = await store.query<{ name: string; type: string }>(
     'SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped',
     [relid],
@@ -400,39 +426,36 @@ async function backfillTable(
   const total = Number((await store.query<{ n: number }>(`SELECT count(*) AS n FROM ${w.table}`))[0]?.n ?? 0);
   const pkList = w.pkColumns.map((c) => `t.${quoteIdent(c)}`).join(', ');
   const pkText = w.pkColumns.map((c, i) => `t.${quoteIdent(c)}::text AS k${i}`).join(', ');
+  const lastKeys = w.pkColumns.map((_, i) => `(array_agg(b.k${i} ORDER BY b.o DESC))[1] AS k${i}`).join(', ');
   const after = `ROW(${pkList}) > ROW(${pkTypes.map((t) => `?::${t}`).join(', ')})`;
   let last: string[] | null = null;
   let rows = 0;
   let chained = 0;
   for (;;) {
-    const batch: Array<Record<string, string>> = await store.query(
-      `SELECT to_jsonb(t.*)::text AS j, ${pkText} FROM ${w.table} t ${last ? `WHERE ${after}` : ''} ORDER BY ${pkList} LIMIT ${batchSize}`,
-      last ?? [],
-    );
-    if (batch.length === 0) break;
-    const kinds: string[] = [];
-    const pks: string[] = [];
-    const payloads: string[] = [];
-    for (const r of batch) {
-      const { payload, pk } = canonicalRowAndPk(columns, r.j!, w.pkColumns);
-      kinds.push(w.kind);
-      pks.push(pk);
-      payloads.push(payload);
-    }
-    chained += await store.transaction(async (tx) => {
+    // Canonical form, hashes and Merkle nodes are all computed in the database, set-based, in
+    // one statement per batch; each batch commits, so a killed run resumes where it stopped.
+    const batch = await store.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(?)', [LEDGER_LOCK_KEY.toString()]);
       const before = Number((await tx.query<{ size: number }>('SELECT size FROM ledger_head WHERE id = 1'))[0]!.size);
-      const after = await tx.query<{ n: number }>('SELECT sealtrail_chain(?::text[], ?::text[], ?::text[]) AS n', [
-        pgArray(kinds),
-        pgArray(pks),
-        pgArray(payloads),
-      ]);
-      return Number(after[0]!.n) - before;
+      const res = await tx.query<Record<string, string | number | null>>(
+        `WITH b AS (SELECT to_jsonb(t.*) AS j, row_number() OVER (ORDER BY ${pkList}) AS o, ${pkText}
+                    FROM ${w.table} t ${last ? `WHERE ${after}` : ''} ORDER BY ${pkList} LIMIT ${batchSize})
+         SELECT count(*) AS n, ${lastKeys},
+                CASE WHEN count(*) > 0 THEN sealtrail_chain_rows(array_fill(?::text, ARRAY[count(*)::int]), array_fill(?::oid, ARRAY[count(*)::int]),
+                  array_fill(?::text, ARRAY[count(*)::int]), array_fill('insert'::text, ARRAY[count(*)::int]), array_agg(b.j ORDER BY b.o),
+                  array_fill(NULL::jsonb, ARRAY[count(*)::int])) END AS size
+         FROM b`,
+        [...(last ?? []), w.kind, relid, pgArray(w.pkColumns)],
+      );
+      const r = res[0]!;
+      const n = Number(r.n);
+      return { n, chained: n === 0 ? 0 : Number(r.size) - before, keys: w.pkColumns.map((_, i) => String(r[`k${i}`])) };
     });
-    rows += batch.length;
+    if (batch.n === 0) break;
+    rows += batch.n;
+    chained += batch.chained;
     onProgress?.(w.table, rows, total);
-    const lastRow = batch[batch.length - 1]!;
-    last = w.pkColumns.map((_, i) => lastRow[`k${i}`]!);
+    last = batch.keys;
   }
   return { table: w.table, kind: w.kind, rows, chained };
 }
@@ -445,10 +468,61 @@ function pgArray(items: readonly string[]): string {
 // ---------------------------------------------------------------------------------------------
 // Scan
 
+interface ChainedVersion {
+  seq: number;
+  pk: string;
+  op: 'insert' | 'update' | 'delete';
+  eventHash: Buffer;
+}
+
+/** `<pk>#update@<seq>` / `<pk>#delete@<seq>` / `<pk>@<seq>`, where seq must be the entry's own seq. */
+const VERSION_PK = /^([\s\S]*?)(#update|#delete)?@([0-9]+)$/;
+
+/**
+ * Every chained version of each row key that has more than its insert: with UPDATE/DELETE capture
+ * the latest version is what the row must look like now (or that it is gone).
+ */
+async function chainedVersions(q: Queryable, kind: string): Promise<Map<string, ChainedVersion[]>> {
+  const byPk = new Map<string, ChainedVersion[]>();
+  const rows = await q.query<{ seq: number; event_pk: string; event_hash: Buffer }>(
+    `SELECT seq, event_pk, event_hash FROM audit_chain WHERE event_kind = ? AND event_pk ~ '@[0-9]+$' ORDER BY seq`,
+    [kind],
+  );
+  const reinserts: Array<{ base: string; v: ChainedVersion }> = [];
+  for (const r of rows) {
+    const m = VERSION_PK.exec(r.event_pk);
+    if (!m || m[3] !== String(r.seq)) continue;
+    const v: ChainedVersion = { seq: Number(r.seq), pk: r.event_pk, op: m[2] === '#update' ? 'update' : m[2] === '#delete' ? 'delete' : 'insert', eventHash: r.event_hash };
+    if (v.op === 'insert') reinserts.push({ base: m[1]!, v });
+    else byPk.set(m[1]!, [...(byPk.get(m[1]!) ?? []), v]);
+  }
+  // pk@seq is a version only as the re-insert of a key whose delete was chained; otherwise it
+  // stays what it was (a conflicting payload, reported by the scan as it always was).
+  for (const { base, v } of reinserts) {
+    const list = byPk.get(base);
+    const before = list?.filter((x) => x.seq < v.seq).at(-1);
+    if (list && before?.op === 'delete') {
+      list.push(v);
+      list.sort((x, y) => x.seq - y.seq);
+    }
+  }
+  if (byPk.size > 0) {
+    const bases = await q.query<{ seq: number; event_pk: string; event_hash: Buffer }>(
+      'SELECT seq, event_pk, event_hash FROM audit_chain WHERE event_kind = ? AND event_pk = ANY (?::text[])',
+      [kind, pgArray([...byPk.keys()])],
+    );
+    for (const r of bases) byPk.get(r.event_pk)!.unshift({ seq: Number(r.seq), pk: r.event_pk, op: 'insert', eventHash: r.event_hash });
+  }
+  return byPk;
+}
+
 /**
  * Scan targets for every watched table: each row recomputed in TypeScript (canonical row form,
  * event_hash). Rows whose identical event is still waiting in the outbox (queued mode, not yet
- * sequenced) are not reported. `q` lets the scan run inside one snapshot.
+ * sequenced) are not reported. With UPDATE/DELETE capture the latest chained version of a key is
+ * the expected row: an update whose version was chained is not an edit, a delete whose version
+ * was chained is not a deletion; earlier versions are accounted for by the latest one, so the
+ * table's `rows` count includes them. `q` lets the scan run inside one snapshot.
  */
 export async function captureScanTargets(store: Store, q: Queryable & { cursorBatches?: CursorReader } = store): Promise<ScanTarget[]> {
   requirePostgres(store);
@@ -456,22 +530,73 @@ export async function captureScanTargets(store: Store, q: Queryable & { cursorBa
   for (const w of await listWatched(store, q)) {
     const relid = Number((await q.query<{ r: number }>('SELECT to_regclass(?)::oid::int8 AS r', [w.table]))[0]!.r);
     const columns = await columnsOf(q, relid);
-    const pending = new Map<string, Buffer>();
-    for (const r of await q.query<{ event_pk: string; payload: string }>('SELECT event_pk, payload FROM capture_outbox WHERE event_kind = ?', [w.kind])) {
-      pending.set(r.event_pk, canonicalHash(r.payload));
+    // Queued events not yet chained: key -> the row contents they carry (null: a pending delete).
+    const pending = new Map<string, Array<Buffer | null>>();
+    const outbox = await q.query<{ op: string; row_data: string | null; old_data: string | null }>(
+      'SELECT op, row_data::text AS row_data, old_data::text AS old_data FROM capture_outbox WHERE event_kind = ? ORDER BY id',
+      [w.kind],
+    );
+    for (const r of outbox) {
+      if (r.old_data !== null) {
+        const old = canonicalRowAndPk(columns, r.old_data, w.pkColumns);
+        if (r.op === 'delete' || r.row_data === null || canonicalRowAndPk(columns, r.row_data, w.pkColumns).pk !== old.pk) {
+          pending.set(old.pk, [...(pending.get(old.pk) ?? []), null]);
+        }
+      }
+      if (r.row_data !== null) {
+        const now = canonicalRowAndPk(columns, r.row_data, w.pkColumns);
+        pending.set(now.pk, [...(pending.get(now.pk) ?? []), canonicalHash(now.payload)]);
+      }
     }
+    const versions = await chainedVersions(q, w.kind);
+    const baseHash = new Map<string, ChainedVersion>();
+    const pendingChained = [...pending.keys()].filter((pk) => !versions.has(pk));
+    if (pendingChained.length > 0) {
+      for (const r of await q.query<{ seq: number; event_pk: string; event_hash: Buffer }>(
+        'SELECT seq, event_pk, event_hash FROM audit_chain WHERE event_kind = ? AND event_pk = ANY (?::text[])',
+        [w.kind, pgArray(pendingChained)],
+      )) {
+        baseHash.set(r.event_pk, { seq: Number(r.seq), pk: r.event_pk, op: 'insert', eventHash: r.event_hash });
+      }
+    }
+    const chainedOf = (pk: string): ChainedVersion[] => versions.get(pk) ?? (baseHash.has(pk) ? [baseHash.get(pk)!] : []);
+    // A row that no longer hashes to any sha256 output: "edited" at the version it contradicts.
+    const NEVER = Buffer.alloc(32);
     targets.push({
       kind: w.kind,
       rows: async function* () {
         const read = q.cursorBatches ?? pagedReader(q);
+        const seen = new Set<string>();
         for await (const batch of read(`SELECT to_jsonb(t.*)::text AS j FROM ${w.table} t`)) {
           for (const r of batch) {
             const { payload, pk } = canonicalRowAndPk(columns, r.j as string, w.pkColumns);
             const eventHash = canonicalHash(payload);
             const queued = pending.get(pk);
-            if (queued && queued.equals(eventHash)) continue;
-            yield { pk, eventHash };
+            const list = versions.get(pk);
+            if (queued?.some((h) => h !== null && h.equals(eventHash))) {
+              // Its latest content is on its way into the chain; what is chained so far stands.
+              if (list || baseHash.has(pk)) seen.add(pk);
+              for (const v of chainedOf(pk)) yield { pk: v.pk, eventHash: v.eventHash };
+              continue;
+            }
+            if (!list) {
+              if (baseHash.has(pk)) seen.add(pk);
+              yield { pk, eventHash };
+              continue;
+            }
+            seen.add(pk);
+            const latest = list[list.length - 1]!;
+            for (const v of list.slice(0, -1)) yield { pk: v.pk, eventHash: v.eventHash };
+            yield { pk: latest.pk, eventHash: latest.op === 'delete' ? NEVER : eventHash };
           }
+        }
+        // Keys without a row: fine when their delete is chained (or queued); otherwise the latest
+        // version is left unaccounted for, so it is reported as deleted.
+        for (const pk of new Set([...versions.keys(), ...baseHash.keys()])) {
+          if (seen.has(pk)) continue;
+          const list = chainedOf(pk);
+          const gone = list[list.length - 1]?.op === 'delete' || pending.get(pk)?.includes(null) === true;
+          for (const v of gone ? list : list.slice(0, -1)) yield { pk: v.pk, eventHash: v.eventHash };
         }
       },
     });

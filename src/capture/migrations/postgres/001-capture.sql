@@ -9,17 +9,25 @@ CREATE TABLE capture_tables (
   event_kind  TEXT        NOT NULL UNIQUE,
   mode        TEXT        NOT NULL CHECK (mode IN ('sync', 'queued')),
   pk_columns  TEXT[]      NOT NULL CHECK (cardinality(pk_columns) > 0),
+  -- opt-in: UPDATE and DELETE of a row are chained as their own events (row versions)
+  updates     BOOLEAN     NOT NULL DEFAULT false,
+  deletes     BOOLEAN     NOT NULL DEFAULT false,
   watched_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
--- Queued mode: rows' events as they were at INSERT, written in the writer's transaction without
--- any lock; the sequencer chains and deletes them. Deleting exactly the ids it chained (rather
--- than advancing an id high-water mark) means a row committed out of id order is never skipped.
+-- Queued mode: what the sequencer needs to build each event later, copied in the writer's
+-- transaction without any lock and without computing anything: the row as to_jsonb() prints it
+-- (NEW for insert/update, OLD for update/delete), its table and key columns. The sequencer
+-- canonicalises, chains and deletes them. Deleting exactly the ids it chained (rather than
+-- advancing an id high-water mark) means a row committed out of id order is never skipped.
 CREATE TABLE capture_outbox (
   id         BIGSERIAL   PRIMARY KEY,
   event_kind TEXT        NOT NULL,
-  event_pk   TEXT        NOT NULL,
-  payload    TEXT        NOT NULL,
+  relid      OID         NOT NULL,
+  pk_columns TEXT[]      NOT NULL,
+  op         TEXT        NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
+  row_data   JSONB,
+  old_data   JSONB,
   created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
@@ -148,13 +156,17 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
 $$;
 
 -- The common scalar cases as one inlinable expression; the rest in sealtrail_canon_value_slow.
+-- STABLE (not IMMUTABLE) so the planner may inline it with the timestamptz cast inside: the
+-- to_jsonb text always carries its offset, so the session's TimeZone cannot change the result.
 CREATE FUNCTION sealtrail_canon_value(v JSONB, tag TEXT) RETURNS TEXT
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT CASE
     WHEN v IS NULL OR jsonb_typeof(v) = 'null' THEN 'null'
     WHEN tag = 'int' AND jsonb_typeof(v) = 'number' AND abs(v::numeric) <= 9007199254740991 THEN v::text
     WHEN tag = 'other' AND jsonb_typeof(v) IN ('string', 'boolean') THEN v::text
     WHEN tag IN ('numeric', 'float') AND jsonb_typeof(v) = 'number' THEN to_json(v::text)::text
+    WHEN tag = 'timestamptz' AND jsonb_typeof(v) = 'string' AND v #>> '{}' NOT IN ('infinity', '-infinity')
+      THEN to_json(to_char((v #>> '{}')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))::text
     ELSE sealtrail_canon_value_slow(v, tag) END
 $$;
 
@@ -167,140 +179,188 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- The canonical row (payload) and its event_pk: one key, its value's text (strings unquoted);
--- several keys, the canonical JSON array of their values.
-CREATE FUNCTION sealtrail_canonical_row(rel OID, j JSONB, pk_columns TEXT[], OUT payload TEXT, OUT pk TEXT)
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  SELECT '{' || string_agg(to_json(c.name)::text || ':' || c.val, ',' ORDER BY c.k) || '}',
-         CASE WHEN cardinality(pk_columns) = 1
-              THEN CASE WHEN left(max(c.val) FILTER (WHERE c.name = pk_columns[1]), 1) = '"'
-                        THEN (max(c.val) FILTER (WHERE c.name = pk_columns[1]))::jsonb #>> '{}'
-                        ELSE max(c.val) FILTER (WHERE c.name = pk_columns[1]) END
-              ELSE '[' || string_agg(c.val, ',' ORDER BY array_position(pk_columns, c.name)) FILTER (WHERE c.name = ANY (pk_columns)) || ']' END
-    INTO payload, pk
-  FROM (SELECT t.name, sealtrail_jcs_key(t.name) AS k, sealtrail_canon_value(j -> t.name, t.tag) AS val
-        FROM sealtrail_column_tags(rel) t) c;
-END $$;
+-- Canonical rows (payload) and their event_pk, set-based: one output row per input row (o = its
+-- position). pk_cols[i] is the text form of the row's key column array. event_pk: one key, its
+-- value's text (strings unquoted); several keys, the canonical JSON array of their values.
+CREATE FUNCTION sealtrail_canonical_rows(rels OID[], pk_cols TEXT[], rws JSONB[])
+RETURNS TABLE (o BIGINT, payload TEXT, pk TEXT)
+LANGUAGE sql STABLE AS $$
+  WITH e AS (SELECT u.o, u.rel, u.pkc::text[] AS pkc, u.j FROM unnest(rels, pk_cols, rws) WITH ORDINALITY AS u(rel, pkc, j, o)),
+  t AS MATERIALIZED (SELECT r.rel, c.name, c.tag, sealtrail_jcs_key(c.name) AS k
+                     FROM (SELECT DISTINCT e.rel FROM e) r CROSS JOIN LATERAL sealtrail_column_tags(r.rel) c),
+  cells AS (
+    SELECT e.o, e.pkc, t.name, t.k, sealtrail_canon_value(e.j -> t.name, t.tag) AS val FROM e JOIN t ON t.rel = e.rel
+    UNION ALL
+    -- A table dropped before its queued rows were sequenced: the row's own members, as plain JSON.
+    SELECT e.o, e.pkc, x.key, sealtrail_jcs_key(x.key), sealtrail_canon_jsonb(x.value)
+    FROM e CROSS JOIN LATERAL jsonb_each(e.j) AS x WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.rel = e.rel))
+  SELECT c.o,
+         '{' || string_agg(to_json(c.name)::text || ':' || c.val, ',' ORDER BY c.k) || '}',
+         CASE WHEN cardinality(c.pkc) = 1
+              THEN CASE WHEN left(max(c.val) FILTER (WHERE c.name = c.pkc[1]), 1) = '"'
+                        THEN (max(c.val) FILTER (WHERE c.name = c.pkc[1]))::jsonb #>> '{}'
+                        ELSE max(c.val) FILTER (WHERE c.name = c.pkc[1]) END
+              ELSE '[' || string_agg(c.val, ',' ORDER BY array_position(c.pkc, c.name)) FILTER (WHERE c.name = ANY (c.pkc)) || ']' END
+  FROM cells c GROUP BY c.o, c.pkc
+$$;
+
+-- Sequential part of chaining, as an aggregate used as a running window:
+-- chain_hash(seq) = SHA-256(chain_hash(seq - 1) || event_hash || int8(seq)).
+CREATE FUNCTION sealtrail_chain_step(state BYTEA, prev BYTEA, ev BYTEA, seq BIGINT) RETURNS BYTEA
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT sha256(coalesce(state, prev) || ev || int8send(seq))
+$$;
+CREATE AGGREGATE sealtrail_chain_hash(BYTEA, BYTEA, BIGINT) (SFUNC = sealtrail_chain_step, STYPE = BYTEA);
 
 -- Appends events to the ledger exactly as src/ledger/appender.ts does (chain hash, Merkle leaf,
--- completed subtrees, head). Takes the ledger's advisory lock like every other writer. An event
--- whose (kind, pk) is already chained with the same payload is skipped; with a different payload
--- it is chained as pk@seq so nothing is lost. A NULL pk means "use the seq". Returns the new size.
-CREATE FUNCTION sealtrail_chain(kinds TEXT[], pks TEXT[], payloads TEXT[]) RETURNS BIGINT
+-- completed subtrees, head), set-based. Takes the ledger's advisory lock like every other writer.
+-- An event whose (kind, pk) is already chained with the same payload is skipped; with a different
+-- payload it is chained as pk@seq so nothing is lost. A NULL pk means "use the seq"; a non-NULL
+-- version (e.g. '#update@') makes the pk pk || version || seq and is never skipped.
+-- Returns the new size.
+CREATE FUNCTION sealtrail_chain(kinds TEXT[], pks TEXT[], payloads TEXT[], versions TEXT[] DEFAULT NULL) RETURNS BIGINT
 LANGUAGE plpgsql AS $$
 DECLARE
   n BIGINT;
   c BYTEA;
   f BYTEA[];
-  fl INT;
+  missing INT;
+  total BIGINT;
   ts TIMESTAMPTZ := clock_timestamp();
   ts_bytes BYTEA;
-  i INT;
-  k INT := 0;
-  m INT := 0;
-  seq BIGINT;
-  evs BYTEA[];
-  existing BYTEA[];
-  firsts BYTEA[];
-  ranks BIGINT[];
-  ev BYTEA;
-  h BYTEA;
-  idx BIGINT;
   lvl INT;
-  pk TEXT;
-  kind_b BYTEA;
-  pk_b BYTEA;
-  e_seq BIGINT[] := '{}'; e_kind TEXT[] := '{}'; e_pk TEXT[] := '{}'; e_ev BYTEA[] := '{}';
-  e_prev BYTEA[] := '{}'; e_chain BYTEA[] := '{}'; e_payload TEXT[] := '{}';
-  m_level INT[] := '{}'; m_idx BIGINT[] := '{}'; m_hash BYTEA[] := '{}';
   r BYTEA;
 BEGIN
   PERFORM pg_advisory_xact_lock(7304041771292001);
   SELECT size, chain_hash INTO n, c FROM ledger_head WHERE id = 1;
   IF n IS NULL THEN RAISE EXCEPTION 'sealtrail: no ledger_head row'; END IF;
-  SELECT coalesce(array_agg(mn.hash ORDER BY g.lvl DESC), '{}'), count(*) FILTER (WHERE mn.hash IS NULL)
-    INTO f, i
+  SELECT count(*) FILTER (WHERE mn.hash IS NULL) INTO missing
     FROM generate_series(0, 62) AS g(lvl)
-    LEFT JOIN merkle_nodes mn ON mn.level = g.lvl AND mn.idx = ((n >> (g.lvl + 1)) << (g.lvl + 1)) >> g.lvl
+    LEFT JOIN merkle_nodes mn ON mn.level = g.lvl AND mn.idx = (n >> g.lvl) - 1
     WHERE (n >> g.lvl) & 1 = 1;
-  IF i > 0 THEN
+  IF missing > 0 THEN
     RAISE EXCEPTION 'sealtrail: Merkle frontier of size % is incomplete in merkle_nodes', n;
   END IF;
-  fl := cardinality(f);
-  -- Hashes, already-chained events and duplicates within the batch, set-based.
-  SELECT array_agg(x.ev ORDER BY x.o), array_agg(x.existing ORDER BY x.o), array_agg(x.first_ev ORDER BY x.o), array_agg(x.rnk ORDER BY x.o)
-    INTO evs, existing, firsts, ranks
-    FROM (SELECT u.o, u.ev,
-                 (SELECT a.event_hash FROM audit_chain a WHERE a.event_kind = u.kd AND a.event_pk = u.pk) AS existing,
-                 row_number() OVER w AS rnk, first_value(u.ev) OVER w AS first_ev
-          FROM (SELECT uu.*, sha256(convert_to(uu.p, 'UTF8')) AS ev
-                FROM unnest(kinds, pks, payloads) WITH ORDINALITY AS uu(kd, pk, p, o)) u
-          WINDOW w AS (PARTITION BY u.kd, u.pk ORDER BY u.o)) x;
   -- appended_at is hashed to the microsecond and stored exactly as hashed
   ts_bytes := int8send((extract(epoch FROM ts) * 1000000)::int8);
-  FOR i IN 1 .. coalesce(cardinality(kinds), 0) LOOP
-    seq := n + 1;
-    ev := evs[i];
-    pk := pks[i];
-    IF pk IS NULL THEN
-      pk := seq::text;
-    ELSIF existing[i] IS NOT NULL OR ranks[i] > 1 THEN
-      CONTINUE WHEN coalesce(existing[i], firsts[i]) = ev;
-      pk := pk || '@' || seq;
-    END IF;
-    kind_b := convert_to(kinds[i], 'UTF8');
-    pk_b := convert_to(pk, 'UTF8');
-    h := sha256('\x0000'::bytea || int4send(octet_length(kind_b)) || kind_b || int4send(octet_length(pk_b)) || pk_b || ev || ts_bytes);
-    k := k + 1;
-    e_seq[k] := seq; e_kind[k] := kinds[i]; e_pk[k] := pk; e_ev[k] := ev; e_prev[k] := c;
-    c := sha256(c || ev || int8send(seq));
-    e_chain[k] := c;
-    e_payload[k] := payloads[i];
-    idx := n; lvl := 0;
-    m := m + 1; m_level[m] := lvl; m_idx[m] := idx; m_hash[m] := h;
-    WHILE idx % 2 = 1 LOOP
-      h := sha256('\x01'::bytea || f[fl] || h);
-      fl := fl - 1;
-      idx := idx / 2;
-      lvl := lvl + 1;
-      m := m + 1; m_level[m] := lvl; m_idx[m] := idx; m_hash[m] := h;
-    END LOOP;
-    fl := fl + 1;
-    f[fl] := h;
-    n := seq;
-  END LOOP;
-  IF k = 0 THEN
+  WITH u AS (
+    SELECT uu.o, uu.kd, uu.pk, uu.p, uu.v, sha256(convert_to(uu.p, 'UTF8')) AS ev
+    FROM unnest(kinds, pks, payloads, coalesce(versions, array_fill(NULL::text, ARRAY[cardinality(kinds)])))
+         WITH ORDINALITY AS uu(kd, pk, p, v, o)),
+  x AS (
+    SELECT u.*,
+           CASE WHEN u.pk IS NOT NULL AND u.v IS NULL
+                THEN (SELECT a.event_hash FROM audit_chain a WHERE a.event_kind = u.kd AND a.event_pk = u.pk) END AS existing,
+           row_number() OVER w AS rnk, first_value(u.ev) OVER w AS first_ev
+    FROM u WINDOW w AS (PARTITION BY u.kd, u.pk, u.v IS NULL ORDER BY u.o)),
+  kept AS (
+    SELECT x.*, n + row_number() OVER (ORDER BY x.o) AS seq FROM x
+    WHERE x.pk IS NULL OR x.v IS NOT NULL OR (x.existing IS NULL AND x.rnk = 1) OR coalesce(x.existing, x.first_ev) <> x.ev),
+  named AS (
+    SELECT k.seq, k.kd, k.ev, k.p,
+           CASE WHEN k.pk IS NULL THEN k.seq::text
+                WHEN k.v IS NOT NULL THEN k.pk || k.v || k.seq
+                WHEN k.existing IS NOT NULL OR k.rnk > 1 THEN k.pk || '@' || k.seq
+                ELSE k.pk END AS pk
+    FROM kept k),
+  chained AS (
+    SELECT nm.*, sealtrail_chain_hash(c, nm.ev, nm.seq) OVER (ORDER BY nm.seq) AS ch FROM named nm),
+  ins AS (
+    INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload)
+    SELECT ch.seq, ch.kd, ch.pk, ch.ev, lag(ch.ch, 1, c) OVER (ORDER BY ch.seq), ch.ch, ts, ch.p FROM chained ch
+    RETURNING seq, event_kind, event_pk, event_hash, chain_hash),
+  leaves AS (
+    INSERT INTO merkle_nodes (level, idx, hash)
+    SELECT 0, i.seq - 1, sha256('\x0000'::bytea || int4send(octet_length(convert_to(i.event_kind, 'UTF8'))) || convert_to(i.event_kind, 'UTF8')
+                               || int4send(octet_length(convert_to(i.event_pk, 'UTF8'))) || convert_to(i.event_pk, 'UTF8') || i.event_hash || ts_bytes)
+    FROM ins i
+    RETURNING idx)
+  SELECT n + (SELECT count(*) FROM leaves), coalesce((SELECT i.chain_hash FROM ins i ORDER BY i.seq DESC LIMIT 1), c) INTO total, c;
+  IF total = n THEN
     RETURN n;
   END IF;
-  INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload)
-    SELECT s, kd, p, e, pr, ch, ts, pl FROM unnest(e_seq, e_kind, e_pk, e_ev, e_prev, e_chain, e_payload) AS u(s, kd, p, e, pr, ch, pl);
-  INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest(m_level::int2[], m_idx, m_hash);
-  r := f[fl];
-  FOR i IN REVERSE fl - 1 .. 1 LOOP
+  -- Completed subtrees, one level at a time: node (lvl + 1, p) = H(0x01 || (lvl, 2p) || (lvl, 2p + 1)).
+  lvl := 0;
+  WHILE (total >> (lvl + 1)) > (n >> (lvl + 1)) LOOP
+    INSERT INTO merkle_nodes (level, idx, hash)
+    SELECT lvl + 1, g.p, sha256('\x01'::bytea || l.hash || rt.hash)
+    FROM generate_series(n >> (lvl + 1), (total >> (lvl + 1)) - 1) AS g(p)
+    JOIN merkle_nodes l ON l.level = lvl AND l.idx = 2 * g.p
+    JOIN merkle_nodes rt ON rt.level = lvl AND rt.idx = 2 * g.p + 1;
+    lvl := lvl + 1;
+  END LOOP;
+  SELECT array_agg(mn.hash ORDER BY g.lvl DESC) INTO f
+    FROM generate_series(0, 62) AS g(lvl)
+    JOIN merkle_nodes mn ON mn.level = g.lvl AND mn.idx = (total >> g.lvl) - 1
+    WHERE (total >> g.lvl) & 1 = 1;
+  r := f[cardinality(f)];
+  FOR i IN REVERSE cardinality(f) - 1 .. 1 LOOP
     r := sha256('\x01'::bytea || f[i] || r);
   END LOOP;
-  UPDATE ledger_head SET size = n, chain_hash = c, root = r WHERE id = 1;
-  RETURN n;
+  UPDATE ledger_head SET size = total, chain_hash = c, root = r WHERE id = 1;
+  RETURN total;
 END $$;
 
--- The capture trigger: AFTER INSERT FOR EACH ROW EXECUTE FUNCTION
--- audit_chain_append('<event kind>', 'sync' | 'queued', '<pk column>', ...).
+-- Builds the events of captured rows and chains them, in input order. Per entry: the watch's
+-- kind, the table, its key columns (text form of the array), the operation and the row's
+-- to_jsonb() after (NEW) and before (OLD). An insert chains NEW under its pk; an update chains NEW
+-- as pk#update@seq (and, when the key changed, OLD's key as a delete first); a delete chains OLD
+-- as pk#delete@seq. Returns the new ledger size.
+CREATE FUNCTION sealtrail_chain_rows(kinds TEXT[], rels OID[], pk_cols TEXT[], ops TEXT[], rws JSONB[], olds JSONB[]) RETURNS BIGINT
+LANGUAGE plpgsql AS $$
+DECLARE
+  e_kd TEXT[]; e_rel OID[]; e_pkc TEXT[]; e_op TEXT[]; e_sub INT[]; e_o BIGINT[]; e_j JSONB[];
+  c_payload TEXT[]; c_pk TEXT[];
+  k TEXT[];
+  p TEXT[];
+  pl TEXT[];
+  v TEXT[];
+BEGIN
+  -- Entries in order: OLD (sub 0) before NEW (sub 1) of each input row; canonical forms are
+  -- aggregated back into arrays in that same order and zipped, so nothing needs a join.
+  SELECT array_agg(e.kd ORDER BY e.eo), array_agg(e.rel ORDER BY e.eo), array_agg(e.pkc ORDER BY e.eo), array_agg(e.op ORDER BY e.eo),
+         array_agg(e.sub ORDER BY e.eo), array_agg(e.o ORDER BY e.eo), array_agg(e.j ORDER BY e.eo)
+    INTO e_kd, e_rel, e_pkc, e_op, e_sub, e_o, e_j
+  FROM (SELECT u.o * 2 + 1 AS eo, u.o, 1 AS sub, u.kd, u.rel, u.pkc, u.op, u.j
+        FROM unnest(kinds, rels, pk_cols, ops, rws) WITH ORDINALITY AS u(kd, rel, pkc, op, j, o) WHERE u.j IS NOT NULL
+        UNION ALL
+        SELECT u.o * 2, u.o, 0, u.kd, u.rel, u.pkc, u.op, u.j
+        FROM unnest(kinds, rels, pk_cols, ops, olds) WITH ORDINALITY AS u(kd, rel, pkc, op, j, o) WHERE u.j IS NOT NULL AND u.op <> 'insert') e;
+  SELECT array_agg(cc.payload ORDER BY cc.o), array_agg(cc.pk ORDER BY cc.o) INTO c_payload, c_pk
+  FROM sealtrail_canonical_rows(e_rel, e_pkc, e_j) cc;
+  SELECT array_agg(x.kd ORDER BY x.i), array_agg(x.pk ORDER BY x.i), array_agg(x.payload ORDER BY x.i),
+         array_agg(CASE WHEN x.op = 'insert' THEN NULL WHEN x.sub = 0 THEN '#delete@' ELSE '#update@' END ORDER BY x.i)
+    INTO k, p, pl, v
+  FROM (SELECT z.*, lead(z.pk) OVER (ORDER BY z.i) AS next_pk, lead(z.o) OVER (ORDER BY z.i) AS next_o
+        FROM unnest(e_kd, e_op, e_sub, e_o, c_payload, c_pk) WITH ORDINALITY AS z(kd, op, sub, o, payload, pk, i)) x
+  -- an update whose key is unchanged is just its new version
+  WHERE NOT (x.op = 'update' AND x.sub = 0 AND x.next_o = x.o AND x.pk IS NOT DISTINCT FROM x.next_pk);
+  IF k IS NULL THEN
+    RETURN (SELECT size FROM ledger_head WHERE id = 1);
+  END IF;
+  RETURN sealtrail_chain(k, p, pl, v);
+END $$;
+
+-- The capture trigger: AFTER INSERT [OR UPDATE OR DELETE] FOR EACH ROW EXECUTE FUNCTION
+-- audit_chain_append('<event kind>', 'sync' | 'queued', '<pk column>', ...). Queued mode does no
+-- work beyond copying the row into the outbox, so the writer's transaction stays cheap.
 CREATE FUNCTION audit_chain_append() RETURNS TRIGGER
 LANGUAGE plpgsql SECURITY DEFINER AS $$
-DECLARE
-  row_form RECORD;
-  kind TEXT := TG_ARGV[0];
-  mode TEXT := coalesce(TG_ARGV[1], 'sync');
 BEGIN
   IF TG_NARGS < 3 THEN
     RAISE EXCEPTION 'audit_chain_append needs (event kind, mode, pk column, ...)';
   END IF;
-  SELECT * INTO row_form FROM sealtrail_canonical_row(TG_RELID, to_jsonb(NEW), TG_ARGV[2:]);
-  IF mode = 'queued' THEN
-    INSERT INTO capture_outbox (event_kind, event_pk, payload) VALUES (kind, row_form.pk, row_form.payload);
+  IF TG_ARGV[1] = 'queued' THEN
+    IF TG_OP = 'INSERT' THEN
+      INSERT INTO capture_outbox (event_kind, relid, pk_columns, op, row_data) VALUES (TG_ARGV[0], TG_RELID, TG_ARGV[2:], 'insert', to_jsonb(NEW));
+    ELSIF TG_OP = 'UPDATE' THEN
+      INSERT INTO capture_outbox (event_kind, relid, pk_columns, op, row_data, old_data) VALUES (TG_ARGV[0], TG_RELID, TG_ARGV[2:], 'update', to_jsonb(NEW), to_jsonb(OLD));
+    ELSE
+      INSERT INTO capture_outbox (event_kind, relid, pk_columns, op, old_data) VALUES (TG_ARGV[0], TG_RELID, TG_ARGV[2:], 'delete', to_jsonb(OLD));
+    END IF;
   ELSE
-    PERFORM sealtrail_chain(ARRAY[kind], ARRAY[row_form.pk], ARRAY[row_form.payload]);
+    PERFORM sealtrail_chain_rows(ARRAY[TG_ARGV[0]], ARRAY[TG_RELID], ARRAY[TG_ARGV[2:]::text], ARRAY[lower(TG_OP)],
+      ARRAY[CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE to_jsonb(NEW) END], ARRAY[CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) END]);
   END IF;
   RETURN NULL;
 END $$;
@@ -309,22 +369,25 @@ END $$;
 CREATE FUNCTION sealtrail_sequence(max_events INT DEFAULT 10000) RETURNS INT
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-  ids BIGINT[];
   kinds TEXT[];
-  pks TEXT[];
-  payloads TEXT[];
+  rels OID[];
+  pkcs TEXT[];
+  ops TEXT[];
+  rws JSONB[];
+  olds JSONB[];
 BEGIN
   -- Lock first: the outbox snapshot below is then taken after any other chaining committed.
   PERFORM pg_advisory_xact_lock(7304041771292001);
-  SELECT array_agg(id ORDER BY id), array_agg(event_kind ORDER BY id), array_agg(event_pk ORDER BY id), array_agg(payload ORDER BY id)
-    INTO ids, kinds, pks, payloads
-    FROM (SELECT id, event_kind, event_pk, payload FROM capture_outbox ORDER BY id LIMIT max_events) b;
-  IF ids IS NULL THEN
+  WITH b AS (DELETE FROM capture_outbox WHERE id IN (SELECT id FROM capture_outbox ORDER BY id LIMIT max_events)
+             RETURNING id, event_kind, relid, pk_columns, op, row_data, old_data)
+  SELECT array_agg(b.event_kind ORDER BY b.id), array_agg(b.relid ORDER BY b.id), array_agg(b.pk_columns::text ORDER BY b.id),
+         array_agg(b.op ORDER BY b.id), array_agg(b.row_data ORDER BY b.id), array_agg(b.old_data ORDER BY b.id)
+    INTO kinds, rels, pkcs, ops, rws, olds FROM b;
+  IF kinds IS NULL THEN
     RETURN 0;
   END IF;
-  PERFORM sealtrail_chain(kinds, pks, payloads);
-  DELETE FROM capture_outbox WHERE id = ANY (ids);
-  RETURN cardinality(ids);
+  PERFORM sealtrail_chain_rows(kinds, rels, pkcs, ops, rws, olds);
+  RETURN cardinality(kinds);
 END $$;
 
 -- Chains a maintenance or DDL event (pk = its seq).
@@ -405,7 +468,8 @@ CREATE TRIGGER sealtrail_guard BEFORE TRUNCATE ON capture_tables FOR EACH STATEM
 
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_chain, merkle_nodes, checkpoints FROM PUBLIC;
 REVOKE ALL ON capture_outbox, capture_tables FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION sealtrail_chain(TEXT[], TEXT[], TEXT[]), sealtrail_sequence(INT), sealtrail_chain_event(TEXT, JSONB),
+REVOKE EXECUTE ON FUNCTION sealtrail_chain(TEXT[], TEXT[], TEXT[], TEXT[]),
+  sealtrail_chain_rows(TEXT[], OID[], TEXT[], TEXT[], JSONB[], JSONB[]), sealtrail_sequence(INT), sealtrail_chain_event(TEXT, JSONB),
   audit_chain_append(), sealtrail_guard(), sealtrail_ddl_evidence() FROM PUBLIC;
 
 -- SECURITY DEFINER functions resolve names only in the schema they were installed into.

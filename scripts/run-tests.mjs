@@ -79,8 +79,15 @@ if (!url) {
 }
 
 let child = null;
+function killGroup(signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
 const stopAll = async (signal) => {
-  if (child) child.kill(signal);
+  if (child) killGroup(signal);
   if (server) await server.stop().catch(() => {});
   process.exit(130);
 };
@@ -94,13 +101,14 @@ try {
       process.execPath,
       // A test that hangs fails after 4 minutes instead of stalling the run.
       ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-timeout=240000', '--test-reporter=spec', ...files],
-      { stdio: 'inherit', env: { ...process.env, SEALTRAIL_TEST_PG_URL: url } },
+      // Its own process group, so stopping it also stops every test file it started.
+      { stdio: 'inherit', detached: true, env: { ...process.env, SEALTRAIL_TEST_PG_URL: url } },
     );
     // A test file whose process never exits (a leaked timer or connection) would stall CI until
     // its own limit; stop the whole run well before that, and say so.
     const watchdog = setTimeout(() => {
       console.error(`npm test: still running after ${RUN_LIMIT_MS / 60000} minutes; stopping it`);
-      child.kill('SIGKILL');
+      killGroup('SIGKILL');
     }, RUN_LIMIT_MS);
     watchdog.unref();
     child.on('exit', (c, s) => {

@@ -176,7 +176,9 @@ function chainUnit(
       continue;
     }
     const seq = state.size + 1;
-    const row: EntryRow = {
+    const leaf = ledgerLeafHash({ kind: event.kind, pk: event.pk, eventHash: event.eventHash, appendedAtMicros });
+    // One object serves as the row to insert and as the caller's result.
+    const row: AppendedEntry = {
       seq,
       kind: event.kind,
       pk: event.pk,
@@ -185,13 +187,14 @@ function chainUnit(
       chainHash: chainHash(state.chainHash, event.eventHash, seq),
       appendedAtMicros,
       payload: event.canonical,
+      existing: false,
+      leafHash: leaf,
     };
-    const leaf = ledgerLeafHash({ kind: event.kind, pk: event.pk, eventHash: event.eventHash, appendedAtMicros });
     for (const node of state.range.append(leaf)) nodes.push({ level: node.level, index: node.index, hash: node.hash });
     state.size = seq;
     state.chainHash = row.chainHash;
     rows.push(row);
-    entries.push({ ...row, existing: false, leafHash: leaf });
+    entries.push(row);
     known.set(key, row);
     addedKeys.push(key);
   }

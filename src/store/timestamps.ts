@@ -9,7 +9,18 @@ export function nowMicros(): bigint {
   return BigInt(Date.now()) * 1000n;
 }
 
+let lastMicrosIn = -1n;
+let lastIsoOut = '';
+
 export function isoFromMicros(micros: bigint): string {
+  // Entries of one group commit share a timestamp (see microsFromIso).
+  if (micros === lastMicrosIn) return lastIsoOut;
+  lastIsoOut = formatMicros(micros);
+  lastMicrosIn = micros;
+  return lastIsoOut;
+}
+
+function formatMicros(micros: bigint): string {
   const ms = micros / 1000n;
   const sub = micros % 1000n;
   const iso = new Date(Number(ms)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ

@@ -27,22 +27,12 @@ export interface LedgerOptions {
   poolSize?: number;
 }
 
-export interface Head {
-  size: number;
-  chainHash: Buffer;
-  root: Buffer;
-}
+export type Head = HeadRow;
 
-export interface LedgerEntry {
-  seq: number;
-  kind: string;
-  pk: string;
-  eventHash: Buffer;
-  prevHash: Buffer;
-  chainHash: Buffer;
+/** An audit_chain row as the API returns it. */
+export interface LedgerEntry extends EntryRow {
+  /** appended_at as ISO-8601 UTC with microseconds. */
   appendedAt: string;
-  appendedAtMicros: bigint;
-  payload: string | null;
   /** The RFC 6962 leaf hash (index seq − 1). */
   leafHash: Buffer;
 }
@@ -110,9 +100,9 @@ function toEntry(row: EntryRow, leafHash?: Buffer): LedgerEntry {
     eventHash: row.eventHash,
     prevHash: row.prevHash,
     chainHash: row.chainHash,
-    appendedAt: isoFromMicros(row.appendedAtMicros),
     appendedAtMicros: row.appendedAtMicros,
     payload: row.payload,
+    appendedAt: isoFromMicros(row.appendedAtMicros),
     leafHash: leafHash ?? ledgerLeafHash({ kind: row.kind, pk: row.pk, eventHash: row.eventHash, appendedAtMicros: row.appendedAtMicros }),
   };
 }
@@ -172,8 +162,7 @@ export class Ledger {
 
   async head(): Promise<Head> {
     this.assertOpen();
-    const head: HeadRow = await this.store.readHead();
-    return { size: head.size, chainHash: head.chainHash, root: head.root };
+    return this.store.readHead();
   }
 
   /** Streams entries seq in [from, to] (default: all), reading in batches. */

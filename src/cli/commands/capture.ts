@@ -26,15 +26,28 @@ export function register(program: Command, withContext: WithContext): void {
     .argument('<table...>', 'tables to watch')
     .option('--mode <mode>', 'sync (chained in the writer\'s transaction) or queued (outbox + sequencer)', 'sync')
     .option('--pk <columns>', 'key columns, comma-separated (only for tables without a primary key)')
+    .option('--updates', 'also chain every UPDATE of a row as a new version of it (<pk>#update@<seq>)')
+    .option('--deletes', 'also chain every DELETE of a row as its final version (<pk>#delete@<seq>)')
     .action(
-      withContext<{ mode: string; pk?: string }>(async (ctx, { args, opts }) => {
+      withContext<{ mode: string; pk?: string; updates?: boolean; deletes?: boolean }>(async (ctx, { args, opts }) => {
         if (opts.mode !== 'sync' && opts.mode !== 'queued') throw new SealtrailError('invalid_argument', `--mode must be sync or queued, not ${JSON.stringify(opts.mode)}`);
         const pk = opts.pk?.split(',').map((c) => c.trim()).filter((c) => c !== '');
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
-          const { watched, failed } = await watchTables(ledger.store, args, { mode: opts.mode as CaptureMode, pk });
+          const { watched, failed } = await watchTables(ledger.store, args, {
+            mode: opts.mode as CaptureMode,
+            pk,
+            updates: opts.updates === true,
+            deletes: opts.deletes === true,
+          });
           for (const f of failed) ctx.out.note(`sealtrail: ${f.table}: ${f.error.message} [${f.error.code}]`);
           ctx.out.result(
-            () => watched.map((w) => `watching ${w.table} (${w.mode}, key ${w.pkColumns.join(', ')}, kind ${w.kind})`).join('\n'),
+            () =>
+              watched
+                .map((w) => {
+                  const versions = [w.updates ? 'updates' : '', w.deletes ? 'deletes' : ''].filter((x) => x !== '').join(' and ');
+                  return `watching ${w.table} (${w.mode}, key ${w.pkColumns.join(', ')}, kind ${w.kind}${versions ? `, ${versions} as versions` : ''})`;
+                })
+                .join('\n'),
             { watched, failed: failed.map((f) => ({ table: f.table, error: f.error.toJSON() })) },
           );
           return failed.length > 0 ? 2 : 0;

@@ -31,6 +31,6 @@ export { SIGNING_KEY_ENV, loadSigners, loadCosigner, readKeyFile, writeKeyFile, 
 export type { SignerSource, Alert, AlertInput, AlertSeverity, PublishOptions, PublishReport, SinkPublishResult, SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, VerifyAgainstSinksOptions, RunningWitness, WitnessOptions, WitnessResponse, CycleReport, MonitorOptions, MonitorState, Sink, SinkKind, SinkRecord, SinkContents, PublishRecord, PublishOutcome, PublishContext, ReadContext, ConflictReason, RetryOptions } from './anchor/index.js';
 
 export { installCapture, watchTable, watchTables, unwatchTable, listWatched, runSequencer, drainOutbox, backfill, scanCapture, captureScanTargets, READ_ONLY_ROLE, SEQUENCER_LOCK_KEY } from './capture/capture.js';
-export type { CaptureMode, WatchedTable, InstallReport, SequencerOptions, BackfillResult } from './capture/capture.js';
+export type { CaptureMode, WatchedTable, WatchOptions, InstallReport, SequencerOptions, BackfillResult } from './capture/capture.js';
 export { canonicalRow, canonicalRowAndPk } from './capture/canonical-row.js';
 export type { RowColumn, ColumnTag } from './capture/canonical-row.js';

@@ -258,15 +258,18 @@ test('queued mode loses nothing when transactions commit out of id order', async
 
 test('one sequencer leads; a standby takes over when it stops', async () => {
   const f = await fixture();
+  const a = new AbortController();
+  const b = new AbortController();
+  const running: Promise<unknown>[] = [];
   try {
     await f.sql('CREATE TABLE s (id int PRIMARY KEY)');
     await watchTable(f.ledger.store, 's', { mode: 'queued' });
     const roles: string[] = [];
-    const a = new AbortController();
-    const b = new AbortController();
     const runA = runSequencer(f.ledger.store, { signal: a.signal, pollMs: 10, onRole: (r) => roles.push(`a:${r}`) });
     await new Promise((r) => setTimeout(r, 100));
     const runB = runSequencer(f.ledger.store, { signal: b.signal, pollMs: 10, standbyMs: 50, onRole: (r) => roles.push(`b:${r}`) });
+    running.push(runA, runB);
+    await waitFor(async () => roles.includes('b:standby'));
     await f.sql('INSERT INTO s SELECT g FROM generate_series(1, 100) g');
     await waitFor(async () => Number((await f.sql('SELECT count(*) AS n FROM capture_outbox')).rows[0].n) === 0);
     assert.ok(roles.includes('a:leader') && roles.includes('b:standby') && !roles.includes('b:leader'));
@@ -280,6 +283,10 @@ test('one sequencer leads; a standby takes over when it stops', async () => {
     assert.equal(await runB, 50);
     assert.equal((await scanCapture(f.ledger.store)).ok, true);
   } finally {
+    // Whatever failed above, no sequencer may outlive the database it polls.
+    a.abort();
+    b.abort();
+    await Promise.allSettled(running);
     await f.close();
   }
 });
@@ -350,7 +357,7 @@ test('capture refuses SQLite with unsupported_backend', async () => {
   }
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const start = Date.now();
   while (!(await check())) {
     if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');

@@ -11,6 +11,9 @@ import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import type { Store } from '../store/store.js';
 import type { Divergence, DivergenceReason } from './verifier.js';
 
+/** Rows per read: small enough that each batch dies young, which keeps garbage collection cheap. */
+const VERIFY_BATCH = 1000;
+
 export interface SegmentTask {
   /** First and last seq of the segment (inclusive). */
   from: number;
@@ -59,7 +62,7 @@ export async function verifySegment(store: Store, task: SegmentTask): Promise<Se
     result.divergence = { seq, kind, pk, reason };
   };
   let prev: Buffer | null = null;
-  outer: for await (const batch of store.entryBatches(task.from, task.to)) {
+  outer: for await (const batch of store.entryBatches(task.from, task.to, VERIFY_BATCH)) {
     for (const e of batch) {
       if (e.seq !== result.nextSeq) {
         stop(result.nextSeq, 'seq_gap');

@@ -24,17 +24,23 @@ function payload(i: number) {
   return { task: `task-${i >> 4}`, agent: 'agent-7', op: i % 3 ? 'repo_write' : 'repo_read', files: [`src/f${i % 97}.ts`], lines: i % 113, at: '2026-11-25T03:00:00.000Z' };
 }
 
+/** SEALTRAIL_BENCH_ONLY=append,jsonl,verify,proofs runs a subset. */
+const ONLY = process.env.SEALTRAIL_BENCH_ONLY?.split(',');
+const wanted = (name: string) => !ONLY || ONLY.includes(name);
+
 export default async function bench(report: Report): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-bench-'));
   try {
-    await concurrentAppend(report, 'sqlite', () => join(dir, `c-${Math.random()}.db`));
-    if (process.env.SEALTRAIL_BENCH_PG_URL) {
-      const admin = process.env.SEALTRAIL_BENCH_PG_URL;
-      await concurrentAppend(report, 'postgres', async () => freshPg(admin));
+    if (wanted('append')) {
+      await concurrentAppend(report, 'sqlite', () => join(dir, `c-${Math.random()}.db`));
+      if (process.env.SEALTRAIL_BENCH_PG_URL) {
+        const admin = process.env.SEALTRAIL_BENCH_PG_URL;
+        await concurrentAppend(report, 'postgres', async () => freshPg(admin));
+      }
     }
-    await jsonlImport(report, dir);
-    await verification(report, dir);
-    await inclusionProofs(report, dir);
+    if (wanted('jsonl')) await jsonlImport(report, dir);
+    if (wanted('verify')) await verification(report, dir);
+    if (wanted('proofs')) await inclusionProofs(report, dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

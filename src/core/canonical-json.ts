@@ -23,7 +23,21 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 export function canonicalize(value: unknown): string {
-  return serialize(value, '$', new Set());
+  return serialize(value, [], new Set());
+}
+
+/**
+ * Where serialize is, as a stack of keys and indexes; turned into text ($.a[0]["b c"]) only when
+ * something is rejected, so the hot path builds no strings for it.
+ */
+type Path = Array<string | number>;
+
+function formatPath(path: Path): string {
+  let out = '$';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : IDENTIFIER.test(part) ? `.${part}` : `[${JSON.stringify(part)}]`;
+  }
+  return out;
 }
 
 /** SHA-256 of the UTF-8 canonical form: the event_hash of a payload. */
@@ -37,7 +51,7 @@ export function canonicalHash(canonicalText: string): Buffer {
   return oneShotHash('sha256', canonicalText, 'buffer');
 }
 
-function serialize(value: unknown, path: string, ancestors: Set<object>): string {
+function serialize(value: unknown, path: Path, ancestors: Set<object>): string {
   switch (typeof value) {
     case 'string':
       return serializeString(value, path);
@@ -60,14 +74,14 @@ function serialize(value: unknown, path: string, ancestors: Set<object>): string
   }
 }
 
-function serializeString(text: string, path: string): string {
+function serializeString(text: string, path: Path): string {
   if (LONE_SURROGATE.test(text)) throw reject(path, 'string contains a lone surrogate');
   // JSON.stringify escapes exactly what JCS escapes: '"', '\\', and controls below U+0020
   // (as \b \t \n \f \r or lowercase \u00xx); everything else is emitted as is.
   return JSON.stringify(text);
 }
 
-function serializeObject(value: object, path: string, ancestors: Set<object>): string {
+function serializeObject(value: object, path: Path, ancestors: Set<object>): string {
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw reject(path, 'invalid Date');
     return JSON.stringify(value.toISOString());
@@ -89,31 +103,34 @@ function serializeObject(value: object, path: string, ancestors: Set<object>): s
   }
 }
 
-function serializeArray(items: unknown[], path: string, ancestors: Set<object>): string {
-  const parts: string[] = [];
+function serializeArray(items: unknown[], path: Path, ancestors: Set<object>): string {
+  let out = '[';
   // Index loop, not map(): map skips holes, and a hole must be rejected like undefined.
-  for (let i = 0; i < items.length; i++) parts.push(serialize(items[i], `${path}[${i}]`, ancestors));
-  return `[${parts.join(',')}]`;
+  for (let i = 0; i < items.length; i++) {
+    path.push(i);
+    out += (i === 0 ? '' : ',') + serialize(items[i], path, ancestors);
+    path.pop();
+  }
+  return `${out}]`;
 }
 
-function serializePlainObject(obj: Record<string, unknown>, path: string, ancestors: Set<object>): string {
+function serializePlainObject(obj: Record<string, unknown>, path: Path, ancestors: Set<object>): string {
   // Default sort compares UTF-16 code units, which is the order RFC 8785 §3.2.3 requires.
   const keys = Object.keys(obj).sort();
-  const parts: string[] = [];
-  for (const key of keys) {
-    const childPath = memberPath(path, key);
-    if (LONE_SURROGATE.test(key)) throw reject(childPath, 'property name contains a lone surrogate');
-    parts.push(`${JSON.stringify(key)}:${serialize(obj[key], childPath, ancestors)}`);
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    path.push(key);
+    if (LONE_SURROGATE.test(key)) throw reject(path, 'property name contains a lone surrogate');
+    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${serialize(obj[key], path, ancestors)}`;
+    path.pop();
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }
 
-function memberPath(path: string, key: string): string {
-  return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-function reject(path: string, why: string): SealtrailError {
-  return new SealtrailError('non_canonical_value', `cannot canonicalize ${path}: ${why}`, { details: { path } });
+function reject(path: Path | string, why: string): SealtrailError {
+  const at = typeof path === 'string' ? path : formatPath(path);
+  return new SealtrailError('non_canonical_value', `cannot canonicalize ${at}: ${why}`, { details: { path: at } });
 }
 
 /**
@@ -129,25 +146,57 @@ export function parseJson(text: string): unknown {
   } catch (err) {
     throw new SealtrailError('invalid_json', `malformed JSON: ${(err as Error).message}`);
   }
-  rejectDuplicateKeys(text);
-  checkParsed(value, '$');
+  const members = checkParsed(value, []);
+  // Each member name in the text is followed by the only colons outside strings, so fewer keys
+  // parsed than colons written means JSON.parse dropped a duplicate: find and name it.
+  if (countColonsOutsideStrings(text) !== members) rejectDuplicateKeys(text);
   return value;
 }
 
-function checkParsed(value: unknown, path: string): void {
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+
+/** Only for text JSON.parse accepted: every string there is closed. */
+function countColonsOutsideStrings(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i++;
+      while (text.charCodeAt(i) !== QUOTE) i += text.charCodeAt(i) === BACKSLASH ? 2 : 1;
+    } else if (c === COLON) count++;
+  }
+  return count;
+}
+
+/** Rejects what JSON.parse accepts but canonical JSON cannot hold; returns how many members it saw. */
+function checkParsed(value: unknown, path: Path): number {
   if (typeof value === 'string') {
     if (LONE_SURROGATE.test(value)) throw reject(path, 'string contains a lone surrogate');
-  } else if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw reject(path, 'number is outside the IEEE 754 double range');
-  } else if (Array.isArray(value)) {
-    value.forEach((item, i) => checkParsed(item, `${path}[${i}]`));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const childPath = memberPath(path, key);
-      if (LONE_SURROGATE.test(key)) throw reject(childPath, 'property name contains a lone surrogate');
-      checkParsed(item, childPath);
-    }
+    return 0;
   }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw reject(path, 'number is outside the IEEE 754 double range');
+    return 0;
+  }
+  if (value === null || typeof value !== 'object') return 0;
+  let members = 0;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      members += checkParsed(value[i], path);
+      path.pop();
+    }
+    return members;
+  }
+  for (const key of Object.keys(value)) {
+    path.push(key);
+    if (LONE_SURROGATE.test(key)) throw reject(path, 'property name contains a lone surrogate');
+    members += 1 + checkParsed((value as Record<string, unknown>)[key], path);
+    path.pop();
+  }
+  return members;
 }
 
 /**

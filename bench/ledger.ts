@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,8 +145,11 @@ async function jsonlImport(report: Report, dir: string): Promise<void> {
     if (r.status !== 0) throw new Error('baseline import failed');
   });
   const db = join(dir, 'jsonl-ledger.db');
+  // The installed command (dist/, built by `npm ci`), as operators run it.
+  const cli = join(ROOT, 'dist/cli/main.js');
+  if (!existsSync(cli)) throw new Error('dist/ is missing: run `npm run build` first');
   const seconds = timeSync(() => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'append', '--db', db, '--jsonl', file], {
+    const r = spawnSync(process.execPath, [cli, 'append', '--db', db, '--jsonl', file], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

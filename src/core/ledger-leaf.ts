@@ -39,8 +39,8 @@ export function ledgerLeafHash(fields: LedgerLeafFields): Buffer {
 
 /** leaf_data preceded by `offset` zero bytes (0: the data alone; 1: with the RFC 6962 leaf prefix). */
 function encodeLeaf({ kind, pk, eventHash, appendedAtMicros }: LedgerLeafFields, offset: number): Buffer {
-  const kindBytes = utf8(kind, 'kind');
-  const pkBytes = utf8(pk, 'pk');
+  const kindLength = utf8Length(kind, 'kind');
+  const pkLength = utf8Length(pk, 'pk');
   if (eventHash.length !== 32) {
     throw new SealtrailError('invalid_argument', 'eventHash must be 32 bytes', { details: { length: eventHash.length } });
   }
@@ -49,21 +49,21 @@ function encodeLeaf({ kind, pk, eventHash, appendedAtMicros }: LedgerLeafFields,
       details: { appendedAtMicros: String(appendedAtMicros) },
     });
   }
-  const out = Buffer.alloc(offset + 1 + 4 + kindBytes.length + 4 + pkBytes.length + 32 + 8);
+  const out = Buffer.alloc(offset + 1 + 4 + kindLength + 4 + pkLength + 32 + 8);
   let at = out.writeUInt8(LEDGER_LEAF_VERSION, offset);
-  at = out.writeUInt32BE(kindBytes.length, at);
-  at += kindBytes.copy(out, at);
-  at = out.writeUInt32BE(pkBytes.length, at);
-  at += pkBytes.copy(out, at);
+  at = out.writeUInt32BE(kindLength, at);
+  at += out.write(kind, at, 'utf8');
+  at = out.writeUInt32BE(pkLength, at);
+  at += out.write(pk, at, 'utf8');
   out.set(eventHash, at);
   out.writeBigInt64BE(appendedAtMicros, at + 32);
   return out;
 }
 
-function utf8(text: string, field: string): Buffer {
-  // Buffer.from would replace a lone surrogate with U+FFFD, silently changing the hashed bytes.
+function utf8Length(text: string, field: string): number {
+  // UTF-8 encoding would replace a lone surrogate with U+FFFD, silently changing the hashed bytes.
   if (typeof text !== 'string' || LONE_SURROGATE.test(text)) {
     throw new SealtrailError('invalid_argument', `${field} must be a string of valid Unicode`, { details: { field } });
   }
-  return Buffer.from(text, 'utf8');
+  return Buffer.byteLength(text, 'utf8');
 }

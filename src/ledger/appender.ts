@@ -190,7 +190,7 @@ function chainUnit(
       existing: false,
       leafHash: leaf,
     };
-    for (const node of state.range.append(leaf)) nodes.push({ level: node.level, index: node.index, hash: node.hash });
+    for (const node of state.range.append(leaf)) nodes.push(node);
     state.size = seq;
     state.chainHash = row.chainHash;
     rows.push(row);

@@ -80,10 +80,11 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
   if (!Number.isSafeInteger(maxPayloadBytes) || maxPayloadBytes < 1) {
     throw new SealtrailError('invalid_argument', 'maxPayloadBytes must be a positive integer');
   }
-  const store = openStore(options.url, { poolSize: options.poolSize });
+  const migrating = options.migrate ?? true;
+  const store = openStore(options.url, { poolSize: options.poolSize, mustExist: !migrating });
   try {
     const migrations = ledgerMigrations(store);
-    if (options.migrate ?? true) await migrate(store, 'ledger', migrations);
+    if (migrating) await migrate(store, 'ledger', migrations);
     else await assertMigrated(store, 'ledger', migrations);
   } catch (err) {
     await store.close().catch(() => {});

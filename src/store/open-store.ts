@@ -7,6 +7,8 @@ import type { Store } from './store.js';
 export interface OpenStoreOptions {
   /** SQLite: open read-only (the file must exist). */
   readonly?: boolean;
+  /** SQLite: refuse to create the file (openers that expect an existing ledger). */
+  mustExist?: boolean;
   /** PostgreSQL: connections in the pool. */
   poolSize?: number;
 }

@@ -4,7 +4,7 @@
  * file's write lock up front, which serialises appenders across processes too.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SealtrailError } from '../../core/errors.js';
 import {
@@ -27,12 +27,16 @@ type Db = Database.Database;
 
 const BUSY_TIMEOUT_MS = 30_000;
 
-export function openSqliteStore(path: string, options: { readonly?: boolean } = {}): SqliteStore {
+export function openSqliteStore(path: string, options: { readonly?: boolean; mustExist?: boolean } = {}): SqliteStore {
   const file = resolve(path);
+  const mustExist = (options.readonly ?? false) || (options.mustExist ?? false);
+  if (mustExist && !existsSync(file)) {
+    throw new SealtrailError('schema_missing', `no ledger at ${file}; run \`sealtrail init\``, { details: { location: file } });
+  }
   let db: Db;
   try {
-    if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
-    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: BUSY_TIMEOUT_MS });
+    if (!mustExist) mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: mustExist, timeout: BUSY_TIMEOUT_MS });
     if (!options.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');

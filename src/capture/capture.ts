@@ -344,45 +344,72 @@ function outboxEvents(rows: readonly OutboxRow[], tags: Map<number, RowColumn[]>
   return events;
 }
 
+async function readOutbox(store: PostgresStore, batchSize: number, skip: { min: number; max: number } | null): Promise<OutboxRow[]> {
+  return store.query<OutboxRow>(
+    `SELECT id, event_kind, relid::int8 AS relid, pk_columns, op, row_data::text AS row_data, old_data::text AS old_data
+     FROM capture_outbox ${skip ? 'WHERE id < ? OR id > ?' : ''} ORDER BY id LIMIT ?`,
+    skip ? [skip.min, skip.max, batchSize] : [batchSize],
+  );
+}
+
 /**
- * Chains up to `batchSize` outbox entries: read in id order, canonicalised and hashed here, then
- * appended by the ledger's group commit in one transaction that also deletes exactly those ids.
+ * Appends one batch of outbox entries in one transaction that also deletes exactly their ids.
  * The delete runs under the ledger lock; if another sequencer got any of them first, the whole
- * batch rolls back and is read again, so no entry is chained twice. Because no id high-water
- * mark is kept, an entry committed out of id order is simply picked up by a later batch.
+ * batch rolls back (0 is returned) and its entries are read again later, so none is chained twice.
  */
-async function sequenceBatch(store: PostgresStore, appender: Appender, batchSize: number): Promise<number> {
-  for (;;) {
-    const rows = await store.query<OutboxRow>(
-      'SELECT id, event_kind, relid::int8 AS relid, pk_columns, op, row_data::text AS row_data, old_data::text AS old_data FROM capture_outbox ORDER BY id LIMIT ?',
-      [batchSize],
-    );
-    if (rows.length === 0) return 0;
-    const tags = await columnTags(store, [...new Set(rows.map((r) => Number(r.relid)))]);
-    const ids = `{${rows.map((r) => r.id).join(',')}}`;
-    try {
-      await appender.enqueue(outboxEvents(rows, tags), async (tx) => {
-        const deleted = await tx.run('DELETE FROM capture_outbox WHERE id = ANY (?::int8[])', [ids]);
-        if (deleted !== rows.length) throw new OutboxChanged();
-      });
-      return rows.length;
-    } catch (err) {
-      if (!(err instanceof OutboxChanged)) throw err;
-    }
+async function appendOutbox(store: PostgresStore, appender: Appender, rows: readonly OutboxRow[]): Promise<number> {
+  const tags = await columnTags(store, [...new Set(rows.map((r) => Number(r.relid)))]);
+  const ids = `{${rows.map((r) => r.id).join(',')}}`;
+  try {
+    await appender.enqueue(outboxEvents(rows, tags), async (tx) => {
+      const deleted = await tx.run('DELETE FROM capture_outbox WHERE id = ANY (?::int8[])', [ids]);
+      if (deleted !== rows.length) throw new OutboxChanged();
+    });
+    return rows.length;
+  } catch (err) {
+    if (err instanceof OutboxChanged) return 0;
+    throw err;
   }
+}
+
+/**
+ * Chains outbox entries until the outbox is empty (or `signal` aborts), in batches of up to
+ * `batchSize` read in id order, canonicalised and hashed here and appended through the ledger's
+ * group commit. The next batch is read and canonicalised while the previous one is being written;
+ * that read skips the id range of the batch in flight, and an entry in that range committed late
+ * is read once the batch has landed. No id high-water mark is kept, so an entry committed out of
+ * id order is never skipped.
+ */
+async function sequenceOutbox(store: PostgresStore, appender: Appender, batchSize: number, signal?: AbortSignal, onBatch?: (n: number) => void): Promise<number> {
+  let total = 0;
+  let inflight: { min: number; max: number; done: Promise<number> } | null = null;
+  const land = async () => {
+    const n = await inflight!.done;
+    inflight = null;
+    total += n;
+    if (n > 0) onBatch?.(n);
+  };
+  while (!signal?.aborted) {
+    const rows = await readOutbox(store, batchSize, inflight);
+    if (rows.length === 0) {
+      if (!inflight) break;
+      await land();
+      continue;
+    }
+    const done = appendOutbox(store, appender, rows);
+    // Observed by land(); without this a failure while the previous batch lands would be unhandled.
+    done.catch(() => {});
+    if (inflight) await land();
+    inflight = { min: rows[0]!.id, max: rows[rows.length - 1]!.id, done };
+  }
+  if (inflight) await land();
+  return total;
 }
 
 /** Chains queued events until the outbox is empty; returns how many were chained. Safe to run beside a sequencer. */
 export async function drainOutbox(store: Store, options: { batchSize?: number } = {}): Promise<number> {
   const pgStore = requirePostgres(store);
-  const batchSize = options.batchSize ?? 10_000;
-  const appender = new Appender(pgStore);
-  let total = 0;
-  for (;;) {
-    const n = await sequenceBatch(pgStore, appender, batchSize);
-    total += n;
-    if (n < batchSize) return total;
-  }
+  return sequenceOutbox(pgStore, new Appender(pgStore), options.batchSize ?? 10_000);
 }
 
 export interface SequencerOptions {
@@ -427,10 +454,8 @@ export async function runSequencer(store: Store, options: SequencerOptions = {})
       try {
         const appender = new Appender(pgStore);
         while (!signal?.aborted) {
-          const n = await sequenceBatch(pgStore, appender, batchSize);
-          total += n;
-          if (n > 0) options.onBatch?.(n);
-          if (n < batchSize) await sleep(pollMs, signal);
+          total += await sequenceOutbox(pgStore, appender, batchSize, signal, options.onBatch);
+          await sleep(pollMs, signal);
         }
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_KEY.toString()]).catch(() => {

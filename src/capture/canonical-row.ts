@@ -34,8 +34,9 @@ export function canonicalRowAndPk(columns: readonly RowColumn[], rowJson: string
   }
   const values = new Map<string, string>();
   for (const col of columns) values.set(col.name, canonicalValue(row.obj.get(col.name) ?? null, col.tag));
-  const names = [...values.keys()].sort();
-  const payload = `{${names.map((n) => `${JSON.stringify(n)}:${values.get(n)!}`).join(',')}}`;
+  let payload = '{';
+  for (const [i, [name, quoted]] of memberOrder(columns).entries()) payload += `${i === 0 ? '' : ','}${quoted}:${values.get(name)!}`;
+  payload += '}';
   let pk = '';
   if (pkColumns.length === 1) {
     const v = values.get(pkColumns[0]!) ?? 'null';
@@ -45,6 +46,24 @@ export function canonicalRowAndPk(columns: readonly RowColumn[], rowJson: string
   }
   return { payload, pk };
 }
+
+/** Member names in RFC 8785 order with their JSON text; a sequencer batch reuses one columns array. */
+const ORDER = new WeakMap<readonly RowColumn[], Array<[string, string]>>();
+
+function memberOrder(columns: readonly RowColumn[]): Array<[string, string]> {
+  let order = ORDER.get(columns);
+  if (!order) {
+    // Default sort compares UTF-16 code units: RFC 8785 member order. A repeated name counts once.
+    order = [...new Set(columns.map((c) => c.name))].sort().map((n) => [n, JSON.stringify(n)]);
+    ORDER.set(columns, order);
+  }
+  return order;
+}
+
+/** An integer PostgreSQL printed with at most 15 digits: exact as a JSON number, printed the same. */
+const SHORT_INT = /^-?[1-9][0-9]{0,14}$|^0$/;
+/** A timestamp at offset zero with years 1000-9999 (the common to_jsonb form in a UTC session). */
+const UTC_TS = /^([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?\+00(?::00)?$/;
 
 function canonicalValue(v: Json, tag: string): string {
   if (v === null) return 'null';
@@ -57,6 +76,7 @@ function canonicalValue(v: Json, tag: string): string {
   switch (tag) {
     case 'int': {
       if (text === null) break;
+      if (SHORT_INT.test(text)) return text;
       const n = BigInt(text);
       return n <= MAX_SAFE && n >= -MAX_SAFE ? n.toString() : JSON.stringify(text);
     }
@@ -66,6 +86,10 @@ function canonicalValue(v: Json, tag: string): string {
       return JSON.stringify(text);
     case 'timestamptz':
       if (typeof v !== 'string') break;
+      {
+        const m = UTC_TS.exec(v);
+        if (m && m[1]![0] !== '0') return `"${m[1]!}.${(m[2] ?? '').padEnd(6, '0')}Z"`;
+      }
       return JSON.stringify(v === 'infinity' || v === '-infinity' ? v : utcTimestamp(v));
     case 'timestamp':
       if (typeof v !== 'string') break;
@@ -162,6 +186,11 @@ function byteaFromText(text: string): Buffer {
   return Buffer.from(out);
 }
 
+function hasControlCharacter(text: string): boolean {
+  for (let k = 0; k < text.length; k++) if (text.charCodeAt(k) < 0x20) return true;
+  return false;
+}
+
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
 /** JSON.parse that keeps every number's text (PostgreSQL numbers can exceed a double). */
@@ -234,6 +263,16 @@ export function parseJsonExact(text: string): Json {
   };
   const str = (): string => {
     const start = i;
+    const close = text.indexOf('"', start + 1);
+    const escape = text.indexOf('\\', start + 1);
+    if (close > 0 && (escape < 0 || escape > close)) {
+      // No escapes: the text between the quotes is the string (control characters are refused).
+      const plain = text.slice(start + 1, close);
+      if (!hasControlCharacter(plain)) {
+        i = close + 1;
+        return plain;
+      }
+    }
     i++;
     while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
     if (i >= text.length) fail();

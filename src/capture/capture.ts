@@ -10,8 +10,10 @@ import { canonicalHash } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
 import { scanTargets, type ScanReport, type ScanTarget } from '../ledger/scan.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
-import { LEDGER_LOCK_KEY, mapPgError, PostgresStore } from '../store/postgres/postgres-store.js';
+import { mapPgError, PostgresStore } from '../store/postgres/postgres-store.js';
 import type { Queryable, Store } from '../store/store.js';
+import { Appender } from '../ledger/appender.js';
+import type { PreparedEvent } from '../ledger/prepare-event.js';
 import { canonicalRowAndPk, type RowColumn } from './canonical-row.js';
 
 export type CaptureMode = 'sync' | 'queued';
@@ -284,17 +286,130 @@ export async function listWatched(store: Store, q: Queryable = store): Promise<W
 // ---------------------------------------------------------------------------------------------
 // Sequencer
 
+type OutboxRow = {
+  id: number;
+  event_kind: string;
+  relid: number;
+  pk_columns: string[];
+  op: 'insert' | 'update' | 'delete';
+  row_data: string | null;
+  old_data: string | null;
+};
+
+/** Another sequencer chained some of the entries we read first; nothing of ours was kept. */
+class OutboxChanged extends Error {}
+
+/**
+ * Column tags of each table, read fresh for every batch so a column added since the last batch
+ * is seen as SQL would see it. A table dropped before its queued rows were sequenced has none:
+ * its rows are then canonicalised from their own members, as plain JSON.
+ */
+async function columnTags(q: Queryable, relids: readonly number[]): Promise<Map<number, RowColumn[]>> {
+  const byRel = new Map<number, RowColumn[]>(relids.map((r) => [r, []]));
+  const rows = await q.query<{ relid: number; name: string; tag: string }>(
+    'SELECT r.relid::int8 AS relid, c.name, c.tag FROM unnest(?::oid[]) AS r(relid) CROSS JOIN LATERAL sealtrail_column_tags(r.relid) c ORDER BY r.relid, c.num',
+    [`{${relids.join(',')}}`],
+  );
+  for (const r of rows) byRel.get(Number(r.relid))!.push({ name: r.name, tag: r.tag });
+  return byRel;
+}
+
+function ownMembers(rowJson: string): RowColumn[] {
+  return Object.keys(JSON.parse(rowJson) as object).map((name) => ({ name, tag: 'json' }));
+}
+
+function captureEvent(kind: string, columns: readonly RowColumn[], rowJson: string, pkColumns: readonly string[], version?: string): PreparedEvent {
+  const { payload, pk } = canonicalRowAndPk(columns.length > 0 ? columns : ownMembers(rowJson), rowJson, pkColumns);
+  const event: PreparedEvent = { kind, pk, canonical: payload, eventHash: canonicalHash(payload), onConflict: 'version' };
+  if (version !== undefined) event.version = version;
+  return event;
+}
+
+/**
+ * The events of outbox entries, in order (docs/spec.md, "Row versions"): an insert chains NEW
+ * under its pk; an update chains NEW as pk#update@seq, preceded by OLD's key as pk#delete@seq
+ * when the key changed; a delete chains OLD as pk#delete@seq.
+ */
+function outboxEvents(rows: readonly OutboxRow[], tags: Map<number, RowColumn[]>): PreparedEvent[] {
+  const events: PreparedEvent[] = [];
+  for (const r of rows) {
+    const columns = tags.get(Number(r.relid)) ?? [];
+    const now = r.row_data === null ? null : captureEvent(r.event_kind, columns, r.row_data, r.pk_columns, r.op === 'insert' ? undefined : '#update@');
+    if (r.old_data !== null && r.op !== 'insert') {
+      const old = captureEvent(r.event_kind, columns, r.old_data, r.pk_columns, '#delete@');
+      if (!(r.op === 'update' && now !== null && now.pk === old.pk)) events.push(old);
+    }
+    if (now !== null) events.push(now);
+  }
+  return events;
+}
+
+async function readOutbox(store: PostgresStore, batchSize: number, skip: { min: number; max: number } | null): Promise<OutboxRow[]> {
+  return store.query<OutboxRow>(
+    `SELECT id, event_kind, relid::int8 AS relid, pk_columns, op, row_data::text AS row_data, old_data::text AS old_data
+     FROM capture_outbox ${skip ? 'WHERE id < ? OR id > ?' : ''} ORDER BY id LIMIT ?`,
+    skip ? [skip.min, skip.max, batchSize] : [batchSize],
+  );
+}
+
+/**
+ * Appends one batch of outbox entries in one transaction that also deletes exactly their ids.
+ * The delete runs under the ledger lock; if another sequencer got any of them first, the whole
+ * batch rolls back (0 is returned) and its entries are read again later, so none is chained twice.
+ */
+async function appendOutbox(store: PostgresStore, appender: Appender, rows: readonly OutboxRow[]): Promise<number> {
+  const tags = await columnTags(store, [...new Set(rows.map((r) => Number(r.relid)))]);
+  const ids = `{${rows.map((r) => r.id).join(',')}}`;
+  try {
+    await appender.enqueue(outboxEvents(rows, tags), async (tx) => {
+      const deleted = await tx.run('DELETE FROM capture_outbox WHERE id = ANY (?::int8[])', [ids]);
+      if (deleted !== rows.length) throw new OutboxChanged();
+    });
+    return rows.length;
+  } catch (err) {
+    if (err instanceof OutboxChanged) return 0;
+    throw err;
+  }
+}
+
+/**
+ * Chains outbox entries until the outbox is empty (or `signal` aborts), in batches of up to
+ * `batchSize` read in id order, canonicalised and hashed here and appended through the ledger's
+ * group commit. The next batch is read and canonicalised while the previous one is being written;
+ * that read skips the id range of the batch in flight, and an entry in that range committed late
+ * is read once the batch has landed. No id high-water mark is kept, so an entry committed out of
+ * id order is never skipped.
+ */
+async function sequenceOutbox(store: PostgresStore, appender: Appender, batchSize: number, signal?: AbortSignal, onBatch?: (n: number) => void): Promise<number> {
+  let total = 0;
+  let inflight: { min: number; max: number; done: Promise<number> } | null = null;
+  const land = async () => {
+    const n = await inflight!.done;
+    inflight = null;
+    total += n;
+    if (n > 0) onBatch?.(n);
+  };
+  while (!signal?.aborted) {
+    const rows = await readOutbox(store, batchSize, inflight);
+    if (rows.length === 0) {
+      if (!inflight) break;
+      await land();
+      continue;
+    }
+    const done = appendOutbox(store, appender, rows);
+    // Observed by land(); without this a failure while the previous batch lands would be unhandled.
+    done.catch(() => {});
+    if (inflight) await land();
+    inflight = { min: rows[0]!.id, max: rows[rows.length - 1]!.id, done };
+  }
+  if (inflight) await land();
+  return total;
+}
+
 /** Chains queued events until the outbox is empty; returns how many were chained. Safe to run beside a sequencer. */
 export async function drainOutbox(store: Store, options: { batchSize?: number } = {}): Promise<number> {
   const pgStore = requirePostgres(store);
-  const batchSize = options.batchSize ?? 10_000;
-  let total = 0;
-  for (;;) {
-    const rows = await pgStore.query<{ n: number }>('SELECT sealtrail_sequence(?) AS n', [batchSize]);
-    const n = Number(rows[0]?.n ?? 0);
-    total += n;
-    if (n < batchSize) return total;
-  }
+  return sequenceOutbox(pgStore, new Appender(pgStore), options.batchSize ?? 10_000);
 }
 
 export interface SequencerOptions {
@@ -337,12 +452,10 @@ export async function runSequencer(store: Store, options: SequencerOptions = {})
       }
       options.onRole?.('leader');
       try {
+        const appender = new Appender(pgStore);
         while (!signal?.aborted) {
-          const res = await client.query<{ n: number }>('SELECT sealtrail_sequence($1) AS n', [batchSize]);
-          const n = Number(res.rows[0]?.n ?? 0);
-          total += n;
-          if (n > 0) options.onBatch?.(n);
-          if (n < batchSize) await sleep(pollMs, signal);
+          total += await sequenceOutbox(pgStore, appender, batchSize, signal, options.onBatch);
+          await sleep(pollMs, signal);
         }
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_KEY.toString()]).catch(() => {
@@ -423,39 +536,30 @@ async function backfillTable(
     [relid],
   );
   const pkTypes = w.pkColumns.map((c) => types.find((t) => t.name === c)!.type);
+  const columns = await columnsOf(store, relid);
   const total = Number((await store.query<{ n: number }>(`SELECT count(*) AS n FROM ${w.table}`))[0]?.n ?? 0);
   const pkList = w.pkColumns.map((c) => `t.${quoteIdent(c)}`).join(', ');
   const pkText = w.pkColumns.map((c, i) => `t.${quoteIdent(c)}::text AS k${i}`).join(', ');
-  const lastKeys = w.pkColumns.map((_, i) => `(array_agg(b.k${i} ORDER BY b.o DESC))[1] AS k${i}`).join(', ');
-  const after = `ROW(${pkList}) > ROW(${pkTypes.map((t) => `?::${t}`).join(', ')})`;
-  let last: string[] | null = null;
+  const after = `WHERE ROW(${pkList}) > ROW(${pkTypes.map((t) => `?::${t}`).join(', ')})`;
+  const read = (last: string[] | null) =>
+    store.query<Record<string, string>>(`SELECT to_jsonb(t.*)::text AS j, ${pkText} FROM ${w.table} t ${last ? after : ''} ORDER BY ${pkList} LIMIT ${batchSize}`, last ?? []);
+  const appender = new Appender(store);
   let rows = 0;
   let chained = 0;
-  for (;;) {
-    // Canonical form, hashes and Merkle nodes are all computed in the database, set-based, in
-    // one statement per batch; each batch commits, so a killed run resumes where it stopped.
-    const batch = await store.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(?)', [LEDGER_LOCK_KEY.toString()]);
-      const before = Number((await tx.query<{ size: number }>('SELECT size FROM ledger_head WHERE id = 1'))[0]!.size);
-      const res = await tx.query<Record<string, string | number | null>>(
-        `WITH b AS (SELECT to_jsonb(t.*) AS j, row_number() OVER (ORDER BY ${pkList}) AS o, ${pkText}
-                    FROM ${w.table} t ${last ? `WHERE ${after}` : ''} ORDER BY ${pkList} LIMIT ${batchSize})
-         SELECT count(*) AS n, ${lastKeys},
-                CASE WHEN count(*) > 0 THEN sealtrail_chain_rows(array_fill(?::text, ARRAY[count(*)::int]), array_fill(?::oid, ARRAY[count(*)::int]),
-                  array_fill(?::text, ARRAY[count(*)::int]), array_fill('insert'::text, ARRAY[count(*)::int]), array_agg(b.j ORDER BY b.o),
-                  array_fill(NULL::jsonb, ARRAY[count(*)::int])) END AS size
-         FROM b`,
-        [...(last ?? []), w.kind, relid, pgArray(w.pkColumns)],
-      );
-      const r = res[0]!;
-      const n = Number(r.n);
-      return { n, chained: n === 0 ? 0 : Number(r.size) - before, keys: w.pkColumns.map((_, i) => String(r[`k${i}`])) };
-    });
-    if (batch.n === 0) break;
-    rows += batch.n;
-    chained += batch.chained;
+  // Canonical forms and hashes are computed here; each batch is one committed group-commit
+  // transaction, so a killed run resumes where it stopped and a re-run finds every row chained.
+  // The next batch is read while the current one is being appended.
+  let batch = await read(null);
+  while (batch.length > 0) {
+    const lastRow = batch[batch.length - 1]!;
+    const next = batch.length < batchSize ? Promise.resolve([]) : read(w.pkColumns.map((_, i) => lastRow[`k${i}`]!));
+    // A failed read must not go unobserved while the append is still running.
+    next.catch(() => {});
+    const { entries } = await appender.enqueue(batch.map((r) => captureEvent(w.kind, columns, r.j!, w.pkColumns)));
+    rows += batch.length;
+    chained += entries.filter((e) => !e.existing).length;
     onProgress?.(w.table, rows, total);
-    last = batch.keys;
+    batch = await next;
   }
   return { table: w.table, kind: w.kind, rows, chained };
 }

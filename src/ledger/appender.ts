@@ -84,7 +84,7 @@ export class Appender {
         outcomes.clear();
         const head = await tx.ledger.head();
         const state = await this.stateFor(tx, head);
-        const keys = group.flatMap((u) => u.events.map((e) => ({ kind: e.kind, pk: e.pk })));
+        const keys = group.flatMap((u) => u.events.filter((e) => e.version === undefined).map((e) => ({ kind: e.kind, pk: e.pk })));
         const known = await tx.ledger.findByKeys(keys);
         const pendingRows: EntryRow[] = [];
         const pendingNodes: MerkleNode[] = [];
@@ -163,25 +163,34 @@ function chainUnit(
   const appendedAtMicros = nowMicros();
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
-    const key = entryKey(event.kind, event.pk);
-    const existing = known.get(key);
-    if (existing) {
-      if (!existing.eventHash.equals(event.eventHash)) {
-        throw new SealtrailError('duplicate_event', `an event ${event.kind}/${event.pk} with a different payload is already in the ledger (seq ${existing.seq})`, {
-          details: { kind: event.kind, pk: event.pk, seq: existing.seq, index: i },
-        });
-      }
-      const leafHash = ledgerLeafHash({ kind: existing.kind, pk: existing.pk, eventHash: existing.eventHash, appendedAtMicros: existing.appendedAtMicros });
-      entries.push({ ...existing, existing: true, leafHash });
-      continue;
-    }
     const seq = state.size + 1;
-    const leaf = ledgerLeafHash({ kind: event.kind, pk: event.pk, eventHash: event.eventHash, appendedAtMicros });
+    let pk = event.pk;
+    const key = entryKey(event.kind, event.pk);
+    if (event.version !== undefined) {
+      pk = `${event.pk}${event.version}${seq}`;
+    } else {
+      const existing = known.get(key);
+      if (existing?.eventHash.equals(event.eventHash)) {
+        const leafHash = ledgerLeafHash({ kind: existing.kind, pk: existing.pk, eventHash: existing.eventHash, appendedAtMicros: existing.appendedAtMicros });
+        entries.push({ ...existing, existing: true, leafHash });
+        continue;
+      }
+      if (existing) {
+        if (event.onConflict !== 'version') {
+          throw new SealtrailError('duplicate_event', `an event ${event.kind}/${event.pk} with a different payload is already in the ledger (seq ${existing.seq})`, {
+            details: { kind: event.kind, pk: event.pk, seq: existing.seq, index: i },
+          });
+        }
+        // The first payload keeps the plain pk; later differing ones are compared with it too.
+        pk = `${event.pk}@${seq}`;
+      }
+    }
+    const leaf = ledgerLeafHash({ kind: event.kind, pk, eventHash: event.eventHash, appendedAtMicros });
     // One object serves as the row to insert and as the caller's result.
     const row: AppendedEntry = {
       seq,
       kind: event.kind,
-      pk: event.pk,
+      pk,
       eventHash: event.eventHash,
       prevHash: state.chainHash,
       chainHash: chainHash(state.chainHash, event.eventHash, seq),
@@ -195,8 +204,10 @@ function chainUnit(
     state.chainHash = row.chainHash;
     rows.push(row);
     entries.push(row);
-    known.set(key, row);
-    addedKeys.push(key);
+    if (pk === event.pk) {
+      known.set(key, row);
+      addedKeys.push(key);
+    }
   }
   return { entries, rows, nodes };
 }

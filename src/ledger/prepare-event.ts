@@ -20,6 +20,16 @@ export interface PreparedEvent {
   pk: string;
   canonical: string;
   eventHash: Buffer;
+  /**
+   * A row version (capture): the entry's pk becomes `pk + version + seq` (e.g. `42#update@17`)
+   * and it is never deduplicated.
+   */
+  version?: string;
+  /**
+   * What to do when (kind, pk) is already chained with a different payload: refuse the unit with
+   * `duplicate_event` (default), or chain it as `pk@seq` so nothing is lost (capture).
+   */
+  onConflict?: 'reject' | 'version';
 }
 
 export function prepareEvent(event: EventInput, maxPayloadBytes: number): PreparedEvent {

@@ -186,30 +186,37 @@ export class PostgresStore implements Store {
       },
       async insertEntries(rows) {
         if (rows.length === 0) return;
+        // Hashes travel as one binary bytea per column and text as JSON arrays: node-postgres would
+        // otherwise hex-encode and escape every element of a text array literal.
         await q(
           client,
           location,
           `INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload)
-           SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[], $7::timestamptz[], $8::text[])`,
+           SELECT r.seq, r.kind, r.pk, substring($4::bytea FROM r.i::int * 32 - 31 FOR 32), substring($5::bytea FROM r.i::int * 32 - 31 FOR 32),
+                  substring($6::bytea FROM r.i::int * 32 - 31 FOR 32), r.at, r.payload
+           FROM ROWS FROM (unnest($1::int8[]), json_array_elements_text($2::json), json_array_elements_text($3::json), unnest($7::timestamptz[]),
+                           json_array_elements_text($8::json)) WITH ORDINALITY AS r(seq, kind, pk, at, payload, i)`,
           [
             rows.map((r) => r.seq),
-            rows.map((r) => r.kind),
-            rows.map((r) => r.pk),
-            rows.map((r) => r.eventHash),
-            rows.map((r) => r.prevHash),
-            rows.map((r) => r.chainHash),
+            JSON.stringify(rows.map((r) => r.kind)),
+            JSON.stringify(rows.map((r) => r.pk)),
+            packHashes(rows.map((r) => r.eventHash)),
+            packHashes(rows.map((r) => r.prevHash)),
+            packHashes(rows.map((r) => r.chainHash)),
             rows.map((r) => isoFromMicros(r.appendedAtMicros)),
-            rows.map((r) => r.payload),
+            JSON.stringify(rows.map((r) => r.payload)),
           ],
         );
       },
       async insertNodes(nodes: readonly MerkleNode[]) {
         if (nodes.length === 0) return;
-        await q(client, location, 'INSERT INTO merkle_nodes (level, idx, hash) SELECT * FROM unnest($1::int2[], $2::int8[], $3::bytea[])', [
-          nodes.map((n) => n.level),
-          nodes.map((n) => n.index),
-          nodes.map((n) => n.hash),
-        ]);
+        await q(
+          client,
+          location,
+          `INSERT INTO merkle_nodes (level, idx, hash)
+           SELECT n.level, n.idx, substring($3::bytea FROM n.i::int * 32 - 31 FOR 32) FROM unnest($1::int2[], $2::int8[]) WITH ORDINALITY AS n(level, idx, i)`,
+          [nodes.map((n) => n.level), nodes.map((n) => n.index), packHashes(nodes.map((n) => n.hash))],
+        );
       },
       async readNodes(keys) {
         return readNodes(client, location, keys);
@@ -264,6 +271,13 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** 32-byte hashes back to back; the SQL cuts them apart again by position. */
+function packHashes(hashes: readonly Buffer[]): Buffer {
+  const packed = Buffer.concat(hashes);
+  if (packed.length !== hashes.length * 32) throw new SealtrailError('invalid_argument', 'every hash must be 32 bytes');
+  return packed;
 }
 
 async function readHead(client: Client, location: string): Promise<HeadRow> {

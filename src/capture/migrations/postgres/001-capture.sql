@@ -1,5 +1,7 @@
--- PostgreSQL capture: the canonical row form, the chaining function shared by triggers, the
--- sequencer and backfill, the outbox, the watched-table registry and the write guards.
+-- PostgreSQL capture: the canonical row form and chaining used by sync-mode triggers and by
+-- DDL/maintenance evidence, the outbox (queued mode; the sequencer and backfill in
+-- src/capture/capture.ts canonicalise and chain in TypeScript), the watched-table registry and
+-- the write guards.
 -- docs/spec.md "Canonical row form (PostgreSQL capture)" defines every byte produced here;
 -- src/capture/canonical-row.ts is the independent TypeScript implementation.
 
@@ -365,31 +367,6 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Chains up to max_events outbox entries in one transaction and deletes exactly those.
-CREATE FUNCTION sealtrail_sequence(max_events INT DEFAULT 10000) RETURNS INT
-LANGUAGE plpgsql SECURITY DEFINER AS $$
-DECLARE
-  kinds TEXT[];
-  rels OID[];
-  pkcs TEXT[];
-  ops TEXT[];
-  rws JSONB[];
-  olds JSONB[];
-BEGIN
-  -- Lock first: the outbox snapshot below is then taken after any other chaining committed.
-  PERFORM pg_advisory_xact_lock(7304041771292001);
-  WITH b AS (DELETE FROM capture_outbox WHERE id IN (SELECT id FROM capture_outbox ORDER BY id LIMIT max_events)
-             RETURNING id, event_kind, relid, pk_columns, op, row_data, old_data)
-  SELECT array_agg(b.event_kind ORDER BY b.id), array_agg(b.relid ORDER BY b.id), array_agg(b.pk_columns::text ORDER BY b.id),
-         array_agg(b.op ORDER BY b.id), array_agg(b.row_data ORDER BY b.id), array_agg(b.old_data ORDER BY b.id)
-    INTO kinds, rels, pkcs, ops, rws, olds FROM b;
-  IF kinds IS NULL THEN
-    RETURN 0;
-  END IF;
-  PERFORM sealtrail_chain_rows(kinds, rels, pkcs, ops, rws, olds);
-  RETURN cardinality(kinds);
-END $$;
-
 -- Chains a maintenance or DDL event (pk = its seq).
 CREATE FUNCTION sealtrail_chain_event(kind TEXT, body JSONB) RETURNS VOID
 LANGUAGE plpgsql SECURITY DEFINER AS $$
@@ -469,14 +446,13 @@ CREATE TRIGGER sealtrail_guard BEFORE TRUNCATE ON capture_tables FOR EACH STATEM
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_chain, merkle_nodes, checkpoints FROM PUBLIC;
 REVOKE ALL ON capture_outbox, capture_tables FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION sealtrail_chain(TEXT[], TEXT[], TEXT[], TEXT[]),
-  sealtrail_chain_rows(TEXT[], OID[], TEXT[], TEXT[], JSONB[], JSONB[]), sealtrail_sequence(INT), sealtrail_chain_event(TEXT, JSONB),
+  sealtrail_chain_rows(TEXT[], OID[], TEXT[], TEXT[], JSONB[], JSONB[]), sealtrail_chain_event(TEXT, JSONB),
   audit_chain_append(), sealtrail_guard(), sealtrail_ddl_evidence() FROM PUBLIC;
 
 -- SECURITY DEFINER functions resolve names only in the schema they were installed into.
 DO $$
 BEGIN
   EXECUTE format('ALTER FUNCTION audit_chain_append() SET search_path = %I, pg_catalog, pg_temp', current_schema());
-  EXECUTE format('ALTER FUNCTION sealtrail_sequence(INT) SET search_path = %I, pg_catalog, pg_temp', current_schema());
   EXECUTE format('ALTER FUNCTION sealtrail_chain_event(TEXT, JSONB) SET search_path = %I, pg_catalog, pg_temp', current_schema());
   EXECUTE format('ALTER FUNCTION sealtrail_guard() SET search_path = %I, pg_catalog, pg_temp', current_schema());
   EXECUTE format('ALTER FUNCTION sealtrail_ddl_evidence() SET search_path = %I, pg_catalog, pg_temp', current_schema());

@@ -113,7 +113,7 @@ for (const backend of BACKENDS) {
       await ledger.close();
       const proved = await cli(['prove', 'inclusion', '13', '--key-file', keyFile, '--db', db]);
       assert.equal(proved.status, 0, proved.stderr);
-      assert.ok(!proved.stdout.includes(keys.signerKey.split('+').pop()!), 'the signing key is not printed');
+      assert.ok(!proved.stdout.includes(keys.signerKey.split('+').slice(4).join('+')), 'the signing key is not printed');
       const proofFile = join(dir, 'proof.txt');
       writeFileSync(proofFile, proved.stdout);
       const ok = await cli(['check-proof', proofFile, '--vkey', keys.verifierKey, '--json']);

@@ -47,6 +47,6 @@ test('cosign round-trips; changing the body, time or key fails; a type 0x01 key 
   assert.throws(() => CosignatureVerifier.fromKey(LOG_VKEY), isCode('invalid_key'));
   assert.throws(() => NoteVerifier.fromKey(keys.verifierKey), isCode('invalid_key'));
   assert.throws(() => cosign(BODY, signer, -1), isCode('invalid_argument'));
-  assert.ok(!inspect(signer).includes(keys.signerKey.split('+').pop()!));
-  assert.ok(!JSON.stringify(signer).includes(keys.signerKey.split('+').pop()!));
+  assert.ok(!inspect(signer).includes(keys.signerKey.split('+').slice(4).join('+')));
+  assert.ok(!JSON.stringify(signer).includes(keys.signerKey.split('+').slice(4).join('+')));
 });

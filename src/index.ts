@@ -10,6 +10,8 @@ export type { EventInput } from './ledger/prepare-event.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './ledger/prepare-event.js';
 export type { VerifyOptions, VerifyReport, Divergence, DivergenceReason } from './ledger/verifier.js';
 export { parseTrustedState } from './ledger/trusted-state.js';
+export { formatProofBundle, checkProofBundle } from './ledger/proof-bundle.js';
+export type { CheckedProof } from './ledger/proof-bundle.js';
 export type { TrustedState } from './ledger/trusted-state.js';
 export { scanTargets } from './ledger/scan.js';
 export type { ScanTarget, ScanReport, ScanFinding, FindingType } from './ledger/scan.js';

@@ -7,13 +7,12 @@ import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { generateSignerKey, NoteSigner, NoteVerifier } from '../../core/note.js';
-import { formatTlogProof } from '../../core/tlog-proof.js';
 import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import { tamper, type Tampering } from '../../ledger/tamper-simulator.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import type { Divergence } from '../../ledger/verifier.js';
 import type { ExitStatus, WithContext } from '../program.js';
-import { checkProofBundle } from './ledger.js';
+import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
 
 const ORIGIN = 'demo.sealtrail.local/ledger';
 
@@ -66,10 +65,7 @@ export function register(program: Command, withContext: WithContext): void {
         const seq = Math.ceil(count / 3);
         const proof = await ledger.proveInclusion(seq, checkpoint.size);
         const entry = (await ledger.entry(seq))!;
-        const extra = Buffer.from(
-          JSON.stringify({ seq, kind: entry.kind, pk: entry.pk, event_hash: entry.eventHash.toString('hex'), appended_at: entry.appendedAt, payload: entry.payload }),
-        );
-        const bundle = formatTlogProof({ index: proof.index, inclusionProof: proof.proof, checkpointNote: checkpoint.note, extra });
+        const bundle = formatProofBundle(entry, proof, checkpoint.note);
         const proofFile = join(dir, `proof-${seq}.txt`);
         writeFileSync(proofFile, bundle);
         const offline = checkProofBundle(bundle, [keys.verifierKey]);

@@ -5,19 +5,16 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { canonicalHash, parseJson } from '../../core/canonical-json.js';
+import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
-import { ledgerLeafHash } from '../../core/ledger-leaf.js';
 import { NoteSigner, NoteVerifier } from '../../core/note.js';
-import { formatTlogProof, verifyTlogProof } from '../../core/tlog-proof.js';
 import { encodeBase64 } from '../../core/base64.js';
-import { fromHex } from '../../core/hash.js';
 import { signCheckpoint } from '../../core/checkpoint.js';
 import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
+import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
 import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
 import { verifyAgainstSinks } from '../../anchor/index.js';
-import { microsFromIso } from '../../store/timestamps.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
 
@@ -167,11 +164,7 @@ export function register(program: Command, withContext: WithContext): void {
           const seq = command.processedArgs[0] as number;
           const note = await checkpointNoteFor(ctx, ledger, seq, opts);
           const proof = await ledger.proveInclusion(seq, note.size);
-          const entry = (await ledger.entry(seq))!;
-          const extra = Buffer.from(
-            JSON.stringify({ seq, kind: entry.kind, pk: entry.pk, event_hash: entry.eventHash.toString('hex'), appended_at: entry.appendedAt, payload: entry.payload }),
-          );
-          const text = formatTlogProof({ index: proof.index, inclusionProof: proof.proof, checkpointNote: note.note, extra });
+          const text = formatProofBundle((await ledger.entry(seq))!, proof, note.note);
           ctx.out.result(text, { seq, size: proof.size, proof: text });
           return 0;
         }),
@@ -247,37 +240,6 @@ async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: numbe
     throw new SealtrailError('invalid_argument', `no recorded checkpoint covers seq ${seq}${opts.size !== undefined ? ` at size ${opts.size}` : ''}; pass --key-file to sign one`);
   }
   return { size: latest.size, note: latest.note };
-}
-
-export interface CheckedProof {
-  ok: boolean;
-  reason: string | null;
-  seq: number | null;
-  kind: string | null;
-  pk: string | null;
-  origin: string | null;
-  size: number | null;
-}
-
-/** Verifies a bundle made by `prove inclusion`: the entry in `extra` must hash to the proven leaf. */
-export function checkProofBundle(text: string, vkeys: string[]): CheckedProof {
-  const verifiers = vkeys.map((k) => NoteVerifier.fromKey(k));
-  const fail = (reason: string): CheckedProof => ({ ok: false, reason, seq: null, kind: null, pk: null, origin: null, size: null });
-  const extraMatch = /^extra (.+)$/m.exec(text);
-  if (!extraMatch) return fail('the bundle carries no entry (extra line)');
-  let entry: { seq: number; kind: string; pk: string; event_hash: string; appended_at: string; payload: string | null };
-  try {
-    entry = JSON.parse(Buffer.from(extraMatch[1]!, 'base64').toString('utf8'));
-  } catch {
-    return fail('the entry in the extra line is not JSON');
-  }
-  const eventHash = fromHex(entry.event_hash);
-  if (entry.payload !== null && !canonicalHash(entry.payload).equals(eventHash)) return fail('the payload does not match its event_hash');
-  const leaf = ledgerLeafHash({ kind: entry.kind, pk: entry.pk, eventHash, appendedAtMicros: microsFromIso(entry.appended_at) });
-  const result = verifyTlogProof(text, leaf, verifiers);
-  if (result.index !== entry.seq - 1) return fail('the proof index does not match the entry seq');
-  if (!result.ok) return fail('the inclusion proof does not lead to the signed root');
-  return { ok: true, reason: null, seq: entry.seq, kind: entry.kind, pk: entry.pk, origin: result.checkpoint.origin, size: Number(result.checkpoint.size) };
 }
 
 const JSONL_CHUNK = 5_000;

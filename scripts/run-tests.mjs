@@ -180,13 +180,15 @@ async function startPostgres() {
       { ...ids, env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const exited = new Promise((r) => server.on('exit', r));
+    let log = '';
+    let stopping = false;
+    server.stderr.on('data', (d) => {
+      log = (log + d).slice(-16_000);
+    });
     await new Promise((resolvePromise, reject) => {
-      let log = '';
-      const onData = (d) => {
-        log += d;
+      const onData = () => {
         if (log.includes('database system is ready to accept connections')) {
           server.stderr.off('data', onData);
-          server.stderr.resume();
           resolvePromise();
         }
       };
@@ -194,9 +196,14 @@ async function startPostgres() {
       server.on('error', reject);
       exited.then((code) => reject(new Error(`npm test: postgres exited (${code}) before it was ready:\n${log.slice(-4000)}`)));
     });
+    // A server that dies under the tests explains the failures that follow.
+    exited.then((code) => {
+      if (!stopping) console.error(`npm test: postgres exited (${code}) during the run:\n${log.slice(-4000)}`);
+    });
     return {
       url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
       stop: async () => {
+        stopping = true;
         try {
           if (server.exitCode === null && server.signalCode === null) {
             server.kill('SIGINT'); // fast shutdown
@@ -244,11 +251,13 @@ async function cleanServer(url, runId, rolesBefore) {
       await c.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
       dropped.push(`database ${name}`);
     }
-    // Another test run on this server still using a role: leave it to that run.
+    // Another test run on this server may still use a role: leave it to that run.
     const others = (await c.query("SELECT count(*)::int AS n FROM pg_database WHERE datname LIKE 'sealtrail\\_t\\_%'")).rows[0].n;
-    if (others === 0) {
-      const roles = (await c.query('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname);
-      for (const role of roles.filter((r) => TEST_ROLE.test(r) && !rolesBefore.has(r))) {
+    const created = (await c.query('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname).filter((r) => TEST_ROLE.test(r) && !rolesBefore.has(r));
+    if (others > 0 && created.length > 0) {
+      console.error(`npm test: left role(s) ${created.join(', ')} in place: ${others} other test database(s) exist (another run?)`);
+    } else {
+      for (const role of created) {
         try {
           await c.query(`DROP ROLE "${role.replace(/"/g, '""')}"`);
           dropped.push(`role ${role}`);
@@ -278,6 +287,16 @@ const seed = process.env.SEALTRAIL_TEST_SEED || String(randomBytes(4).readInt32B
 console.log(`npm test: seed ${seed} (replay: SEALTRAIL_TEST_SEED=${seed} npm test -- <files>)`);
 // The tests' own TMPDIR: whatever they leave in it is found and removed afterwards.
 const testTmp = mkdtempSync(join(tmpdir(), 'sealtrail-run-'));
+// tsx keeps its compile cache in $TMPDIR/tsx-<uid>: point that at the usual one, so runs share it.
+if (typeof process.getuid === 'function') {
+  const cache = join(tmpdir(), `tsx-${process.getuid()}`);
+  try {
+    mkdirSync(cache, { recursive: true, mode: 0o700 });
+    symlinkSync(cache, join(testTmp, `tsx-${process.getuid()}`));
+  } catch {
+    // no shared cache: tsx compiles afresh
+  }
+}
 let server = null;
 let url = process.env.SEALTRAIL_TEST_PG_URL;
 let rolesBefore = null;

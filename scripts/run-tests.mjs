@@ -34,10 +34,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, parse, resolve } from 'node:path';
 import pg from 'pg';
 
-function collect(path, out) {
+/** The *.test.ts files under a directory; a file named on the command line runs whatever its name. */
+function collect(path, out, named = true) {
   if (statSync(path).isDirectory()) {
-    for (const name of readdirSync(path).sort()) collect(join(path, name), out);
-  } else if (path.endsWith('.test.ts')) {
+    for (const name of readdirSync(path).sort()) collect(join(path, name), out, false);
+  } else if (named || path.endsWith('.test.ts')) {
     out.push(path);
   }
   return out;

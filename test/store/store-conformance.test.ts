@@ -3,6 +3,13 @@
  * a real PostgreSQL database. Where the dialects differ, the difference is written down below as a
  * named expectation (DIALECT), so a change in either backend's behaviour fails here rather than
  * surprising a caller.
+ *
+ * Differences found: PostgreSQL has no NUL in text (refused), SQLite keeps it; SQLite's type
+ * affinity stores 1.5 in a BIGINT column, PostgreSQL refuses it. Found and fixed in the stores:
+ * lone surrogates were silently replaced (one U+FFFD on PostgreSQL; on SQLite bytes that read back
+ * as three), integers beyond 2^53 came back rounded on both, SQLite's ledger operations and
+ * savepoints leaked raw driver errors, a batch size of 0 read as "no entries", and a connection
+ * cut inside a PostgreSQL transaction crashed the process through the client's 'error' event.
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -59,7 +59,7 @@ export async function raiseAlert(
   ledger: Ledger,
   input: AlertInput,
   now: Date = new Date(),
-  options: { alertTable?: AlertTable } = {},
+  options: { alertTable?: AlertTable; /** Record the row without a ledger entry, for this reason (the ledger's head cannot be appended to safely). */ unchained?: string } = {},
 ): Promise<{ alert: Alert; created: boolean }> {
   await installAnchoring(ledger.store);
   const key = alertKey(input);
@@ -82,6 +82,7 @@ export async function raiseAlert(
     detected_at: detectedAt,
   };
   try {
+    if (options.unchained !== undefined) throw new SealtrailError('integrity_failure', options.unchained);
     await ledger.appendWith([{ kind: ALERT_EVENT_KIND, pk: key, payload }], async (tx) => {
       await tx.run(
         'INSERT INTO audit_alerts (alert_key, kind, severity, seq, event_kind, event_pk, reason, details, detected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',

@@ -198,8 +198,16 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   }
 
   // 4. One alert per distinct break.
+  // An alert entry appended on top of a head row that disagrees with the entries would chain onto
+  // the forged head and become a second, consequential break: such alerts are recorded unchained.
+  const headBroken =
+    found.some((b) => b.source === 'head') ||
+    (verified?.divergence != null && verified.divergence.seq >= verified.headSize && HEAD_REASONS.has(verified.divergence.reason));
   const raise = async (input: AlertInput): Promise<Alert | null> => {
-    const { alert, created } = await raiseAlert(ledger, input, now, alertTable ? { alertTable } : {});
+    const { alert, created } = await raiseAlert(ledger, input, now, {
+      ...(alertTable ? { alertTable } : {}),
+      ...(headBroken ? { unchained: 'not appended to the ledger: its head row disagrees with the entries' } : {}),
+    });
     if (created) report.alerts.push(alert);
     return alert;
   };
@@ -313,6 +321,9 @@ export async function runMonitor(
     }
   }
 }
+
+/** Divergences at the head that mean the head row itself is not what the entries make. */
+const HEAD_REASONS = new Set<string>(['head_mismatch', 'chain_hash_mismatch', 'root_mismatch']);
 
 function critical(source: BreakSource, reason: string, seq: number | null, message: string): FoundBreak {
   return { source, kind: 'audit_chain_break', severity: 'critical', seq, reason, message, scope: source };

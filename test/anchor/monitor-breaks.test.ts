@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { runMonitorCycle, type MonitorOptions } from '../../src/anchor/monitor.js';
 import { listAlerts } from '../../src/anchor/alerts.js';
 import { encodeBase64 } from '../../src/core/base64.js';
-import type { Ledger } from '../../src/ledger/ledger.js';
+import { installCapture, watchTable } from '../../src/capture/capture.js';
+import { openLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
-import { BACKENDS, tempDir } from '../helpers/databases.js';
+import { BACKENDS, postgresUrl, tempDir } from '../helpers/databases.js';
 import { appendEvents, seededLedger } from './helpers.js';
 
 const HOUR = 3_600_000;
@@ -194,3 +195,121 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+const SENATE_ALERTS: Record<string, string> = {
+  sqlite: `CREATE TABLE senate_alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, alert_type TEXT NOT NULL, severity TEXT NOT NULL,
+    chain_seq INTEGER, event_pk TEXT, reason TEXT NOT NULL, details_json TEXT, created_at TEXT NOT NULL, acknowledged INTEGER NOT NULL DEFAULT 0)`,
+  postgres: `CREATE TABLE senate_alerts (id BIGSERIAL PRIMARY KEY, alert_type TEXT NOT NULL, severity TEXT NOT NULL,
+    chain_seq BIGINT, event_pk TEXT, reason TEXT NOT NULL, details_json JSONB, created_at TIMESTAMPTZ NOT NULL, acknowledged BOOLEAN NOT NULL DEFAULT false)`,
+};
+
+const SENATE_COLUMNS = {
+  kind: 'alert_type',
+  severity: 'severity',
+  seq: 'chain_seq',
+  event_pk: 'event_pk',
+  reason: 'reason',
+  details: 'details_json',
+  detected_at: 'created_at',
+} as const;
+
+for (const backend of BACKENDS) {
+  describe(`monitor alert table on ${backend.name}`, () => {
+    it("inserts every alert into the operator's existing table with the configured columns, and fails the cycle loudly when it cannot", async () => {
+      const ledger = await ledgerOf(await backend.freshUrl(), 10);
+      await ledger.store.exec(SENATE_ALERTS[backend.name]!);
+      const stateFile = join(tempDir(), 'monitor.json');
+      const options = monitorOptions(ledger, { stateFile, alertTable: { table: 'senate_alerts', columns: { ...SENATE_COLUMNS } } });
+      const senate = () =>
+        ledger.store.query<{ alert_type: string; severity: string; chain_seq: unknown; event_pk: string; reason: string; details_json: unknown; created_at: unknown }>(
+          'SELECT alert_type, severity, chain_seq, event_pk, reason, details_json, created_at FROM senate_alerts ORDER BY id',
+        );
+      assert.equal((await runMonitorCycle(options)).ok, true);
+      assert.equal((await senate()).length, 0);
+
+      await tamper(ledger.store, { type: 'edit_payload', seq: 4, payload: { n: 4, user: 'mallory' } });
+      const broken = await runMonitorCycle(options);
+      assert.equal(broken.alerts.length, 1);
+      const rows = await senate();
+      assert.equal(rows.length, 1);
+      const row = rows[0]!;
+      assert.equal(row.alert_type, 'audit_chain_break');
+      assert.equal(row.severity, 'critical');
+      assert.equal(Number(row.chain_seq), 4);
+      assert.equal(row.event_pk, 'e4');
+      assert.equal(row.reason, 'event_hash_mismatch');
+      const details = typeof row.details_json === 'string' ? JSON.parse(row.details_json) : row.details_json;
+      assert.equal(details.source, 'ledger');
+      assert.equal(new Date(String(row.created_at instanceof Date ? row.created_at.toISOString() : row.created_at)).toISOString(), broken.alerts[0]!.detectedAt);
+      await runMonitorCycle(options);
+      assert.equal((await senate()).length, 1, 'the same break is inserted once');
+
+      // A mapping onto a column that does not exist: the cycle fails with a coded error, the alert
+      // itself is still recorded, and its insert waits for the next cycle.
+      await tamper(ledger.store, { type: 'edit_payload', seq: 2, payload: { n: 2, user: 'eve' } });
+      const wrong = { ...options, alertTable: { table: 'senate_alerts', columns: { ...SENATE_COLUMNS, seq: 'no_such_column' } } };
+      await assert.rejects(runMonitorCycle(wrong), (err: unknown) => (err as { code?: string }).code === 'alert_table_failed');
+      assert.equal((await senate()).length, 1);
+      assert.deepEqual(
+        (await listAlerts(ledger)).map((a) => a.seq),
+        [4, 2],
+      );
+      await runMonitorCycle(options);
+      const after = await senate();
+      assert.equal(after.length, 2, 'delivered once the mapping is right');
+      assert.equal(Number(after[1]!.chain_seq), 2);
+      await runMonitorCycle(options);
+      assert.equal((await senate()).length, 2);
+    });
+
+    it('refuses alert table and column names that are not plain identifiers, before writing anything', async () => {
+      const ledger = await ledgerOf(await backend.freshUrl(), 3);
+      for (const alertTable of [
+        { table: 'senate_alerts; DROP TABLE audit_chain' },
+        { table: 'a.b.c' },
+        { table: 'senate_alerts', columns: { kind: 'alert_type"--' } },
+        { table: 'senate_alerts', columns: { colour: 'x' } as never },
+        { table: 'senate_alerts', columns: { kind: 'x', reason: 'x' } },
+      ]) {
+        await assert.rejects(runMonitorCycle(monitorOptions(ledger, { alertTable })), (err: unknown) => (err as { code?: string }).code === 'invalid_argument');
+      }
+      assert.equal((await ledger.head()).size, 3);
+    });
+  });
+}
+
+describe('monitor capture scan on postgres', () => {
+  it('scans the watched tables every cycle: a row written with capture off, and dropping the watched table, each raise an alert within one cycle', async () => {
+    const url = await postgresUrl();
+    const ledger = await openLedger({ url });
+    cleanups.push(() => ledger.close());
+    await installCapture(ledger.store);
+    await ledger.store.exec('CREATE TABLE provenance (id int PRIMARY KEY, v text)');
+    await watchTable(ledger.store, 'provenance');
+    await ledger.store.exec(`INSERT INTO provenance VALUES (1, 'a')`);
+    const options = monitorOptions(ledger);
+    const clean = await runMonitorCycle(options);
+    assert.equal(clean.ok, true, JSON.stringify(clean.breaks));
+    assert.ok(clean.capture, 'the scan ran');
+
+    await ledger.store.exec('ALTER TABLE provenance DISABLE TRIGGER sealtrail_capture');
+    await ledger.store.exec(`INSERT INTO provenance VALUES (2, 'sneaky')`);
+    const caught = await runMonitorCycle(options);
+    assert.equal(caught.ok, false);
+    const unchained = caught.alerts.find((a) => a.eventPk === '2');
+    assert.ok(unchained, JSON.stringify(caught.breaks));
+    assert.equal(unchained.kind, 'audit_chain_break');
+    assert.equal(unchained.details['source'], 'capture');
+    assert.equal((await runMonitorCycle(options)).alerts.filter((a) => a.severity === 'critical').length, 0, 'seen again: quiet');
+
+    // The watched table dropped altogether: its chained rows are gone (today the scan itself fails
+    // on it, which the monitor turns into a scan_failed alert rather than a crash).
+    await ledger.store.exec('DROP TABLE provenance');
+    const gone = await runMonitorCycle(options);
+    assert.equal(gone.ok, false);
+    assert.ok(
+      gone.alerts.some((a) => a.details['source'] === 'capture' && a.severity === 'critical'),
+      JSON.stringify(gone.breaks),
+    );
+  });
+});

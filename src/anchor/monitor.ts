@@ -122,7 +122,9 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   await installAnchoring(ledger.store);
   const state = readMonitorState(options.stateFile);
   const trusted = trustedFromState(state);
-  const sweeping = options.sweep !== undefined && trusted !== undefined;
+  // The tail starts from the trusted frontier; a state file without one (written by an older
+  // version) gets a whole-ledger cycle first, which records it.
+  const sweeping = options.sweep !== undefined && trusted?.frontier !== undefined;
   const report: CycleReport = {
     ok: true,
     mode: options.sweep !== undefined ? 'sweep' : 'full',
@@ -216,7 +218,9 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   for (const b of dedupe(found)) {
     let alert: Alert | null = null;
     try {
-      alert = await raise(b);
+      // The trusted size is part of every break's identity: it stays put while anything is broken,
+      // and moves on once a clean cycle was seen, so a break that recurs after that alerts again.
+      alert = await raise({ ...b, identity: `${epoch}|${b.identity ?? String(b.seq)}` });
     } catch (err) {
       raiseError ??= err;
     }

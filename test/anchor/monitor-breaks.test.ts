@@ -94,6 +94,18 @@ for (const backend of BACKENDS) {
         ],
       );
       assert.ok(trustedBefore.size < trustedAtBreak.size);
+
+      // Resolved (both payloads restored): clean again, the trusted state moves on; the same edit
+      // made again later is a new break and alerts again.
+      await tamper(ledger.store, { type: 'edit_payload', seq: 2, payload: { n: 2, user: 'u1' } });
+      await tamper(ledger.store, { type: 'edit_payload', seq: 3, payload: { n: 3, user: 'u2' } });
+      const resolved = await runMonitorCycle(options);
+      assert.equal(resolved.ok, true, JSON.stringify(resolved.breaks));
+      assert.ok(savedTrusted(options.stateFile).size > trustedAtBreak.size);
+      await tamper(ledger.store, { type: 'edit_payload', seq: 3, payload: { n: 3, user: 'mallory' } });
+      const recurred = await runMonitorCycle(options);
+      assert.equal(recurred.alerts.length, 1);
+      assert.equal(recurred.alerts[0]!.seq, 3);
     });
 
     it('raises an alert for a ledger_head row that disagrees with the entries', async () => {

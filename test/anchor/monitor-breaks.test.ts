@@ -304,7 +304,19 @@ describe('monitor capture scan on postgres', () => {
     assert.equal(clean.ok, true, JSON.stringify(clean.breaks));
     assert.ok(clean.capture, 'the scan ran');
 
+    // Capture switched off, nothing written yet: every finding the scan has (capture_disabled) is
+    // an alert of its own, and every DDL evidence event it lists a warning.
     await ledger.store.exec('ALTER TABLE provenance DISABLE TRIGGER sealtrail_capture');
+    const disabled = await runMonitorCycle(options);
+    assert.ok(disabled.capture);
+    for (const f of disabled.capture.findings) {
+      assert.ok(
+        disabled.breaks.some((b) => b.source === 'capture' && b.eventKind === f.event_kind && b.reason.endsWith(f.type) && b.alertKey),
+        `finding ${JSON.stringify(f)} has an alert`,
+      );
+    }
+    const evidence = (disabled.capture as { ddlEvidence?: unknown[] }).ddlEvidence ?? [];
+    assert.ok(disabled.warnings.length >= evidence.length);
     await ledger.store.exec(`INSERT INTO provenance VALUES (2, 'sneaky')`);
     const caught = await runMonitorCycle(options);
     assert.equal(caught.ok, false);

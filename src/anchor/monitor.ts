@@ -154,6 +154,7 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
     report.verified = { from: verified.from, to: verified.to, checked: verified.checked };
     report.divergence = verified.divergence;
     if (verified.divergence) found.push(ledgerBreak(verified.divergence, 'ledger', epoch));
+    else if (verified.root === null) throw new SealtrailError('integrity_failure', 'the verifier could not rebuild the Merkle tree, so there is no root to trust');
     else found.push(...(await headAndTree(ledger, verified)));
   } catch (err) {
     found.push(failure('ledger', 'verify_failed', err, epoch));
@@ -237,37 +238,27 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   }
   state.open_breaks = openBreaks;
 
-  if (found.length > 0) {
+  if (found.length > 0 || !verified || verified.root === null) {
     report.ok = false;
-  } else if (verified) {
+  } else {
     // 5. Clean: what this cycle recomputed becomes the trusted state.
     state.trusted = {
       size: verified.size,
-      root: encodeBase64(verified.root!),
+      root: encodeBase64(verified.root),
       chain_hash: verified.chainHash.toString('hex'),
       ...(verified.frontier ? { frontier: verified.frontier.map((h) => encodeBase64(h)) } : {}),
     };
-    if (options.signers && options.signers.length > 0 && (await checkpointDue(ledger, options.intervalMs, now))) {
-      const issued = await issueCheckpoint(ledger, options.signers, { sinks, retry: options.retry, ...(options.origin ? { origin: options.origin } : {}) });
-      report.checkpoint = { size: issued.checkpoint.size, id: issued.checkpoint.id };
-      report.publish = issued.publish;
-    } else if (sinks.length > 0) {
-      report.publish = await publishPending(ledger, sinks, { retry: options.retry });
-    }
-    if (report.publish) {
-      report.alerts.push(...report.publish.alerts);
-      if (report.publish.results.some((r) => r.status === 'conflict')) {
-        report.ok = false;
-        for (const a of report.publish.alerts) {
-          state.open_breaks.push({ alert_key: a.key, seq: a.seq, reason: a.reason, source: 'sinks', detected_at: a.detectedAt });
+    try {
+      await checkpointAndPublish(ledger, options, sinks, now, report, state);
+      if (options.sinkMaxAgeMs !== undefined) {
+        for (const input of await staleSinks(ledger, sinks, report.sinks, options.sinkMaxAgeMs, now)) {
+          report.warnings.push(`sink ${String(input.details?.['sink'])} has no checkpoint newer than ${options.sinkMaxAgeMs} ms`);
+          await raise(input);
         }
       }
-    }
-    if (options.sinkMaxAgeMs !== undefined) {
-      for (const input of await staleSinks(ledger, sinks, report.sinks, options.sinkMaxAgeMs, now)) {
-        report.warnings.push(`sink ${String(input.details?.['sink'])} has no checkpoint newer than ${options.sinkMaxAgeMs} ms`);
-        await raise(input);
-      }
+    } catch (err) {
+      // The trusted state above still gets saved; the failure is reported after the cycle's work.
+      raiseError ??= err;
     }
   }
 
@@ -295,6 +286,23 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   }
   if (raiseError) throw Object.assign(raiseError as Error, { report });
   return report;
+}
+
+/** Issues a checkpoint when one is due (with signing keys), else publishes what sinks missed. */
+async function checkpointAndPublish(ledger: Ledger, options: MonitorOptions, sinks: readonly string[], now: Date, report: CycleReport, state: MonitorState): Promise<void> {
+  if (options.signers && options.signers.length > 0 && (await checkpointDue(ledger, options.intervalMs, now))) {
+    const issued = await issueCheckpoint(ledger, options.signers, { sinks, retry: options.retry, ...(options.origin ? { origin: options.origin } : {}) });
+    report.checkpoint = { size: issued.checkpoint.size, id: issued.checkpoint.id };
+    report.publish = issued.publish;
+  } else if (sinks.length > 0) {
+    report.publish = await publishPending(ledger, sinks, { retry: options.retry });
+  }
+  if (!report.publish) return;
+  report.alerts.push(...report.publish.alerts);
+  if (report.publish.results.some((r) => r.status === 'conflict')) {
+    report.ok = false;
+    for (const a of report.publish.alerts) state.open_breaks.push({ alert_key: a.key, seq: a.seq, reason: a.reason, source: 'sinks', detected_at: a.detectedAt });
+  }
 }
 
 /**

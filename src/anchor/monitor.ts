@@ -143,8 +143,7 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   };
   const found: FoundBreak[] = [];
   const warnings: AlertInput[] = [];
-  // Breaks whose seq moves as alerts are appended (truncation, the head) are identified by the
-  // trusted size instead: it stays put while the break is unresolved.
+  // Part of every break's identity: the trusted size stays put while anything is broken.
   const epoch = `trusted:${trusted?.size ?? 0}`;
 
   // 1. The ledger, recomputed from its leaves.
@@ -153,17 +152,17 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
     verified = await ledger.verify({ ...options.verifyTuning, ...(trusted ? { trusted } : {}), ...(sweeping ? { skipPrefix: true } : { from: 1 }) });
     report.verified = { from: verified.from, to: verified.to, checked: verified.checked };
     report.divergence = verified.divergence;
-    if (verified.divergence) found.push(ledgerBreak(verified.divergence, 'ledger', epoch));
+    if (verified.divergence) found.push(ledgerBreak(verified.divergence, 'ledger'));
     else if (verified.root === null) throw new SealtrailError('integrity_failure', 'the verifier could not rebuild the Merkle tree, so there is no root to trust');
     else found.push(...(await headAndTree(ledger, verified)));
   } catch (err) {
-    found.push(failure('ledger', 'verify_failed', err, epoch));
+    found.push(failure('ledger', 'verify_failed', err));
   }
   if (sweeping && trusted) {
     try {
-      found.push(...(await sweepOld(ledger, options, state, trusted, now, report, epoch)));
+      found.push(...(await sweepOld(ledger, options, state, trusted, now, report)));
     } catch (err) {
-      found.push(failure('sweep', 'verify_failed', err, epoch));
+      found.push(failure('sweep', 'verify_failed', err));
     }
   }
 
@@ -177,12 +176,12 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
         found.push({
           ...critical('sinks', f.reason, f.seq, f.message),
           scope: `sinks:${f.sink}`,
-          identity: String(f.size ?? f.seq ?? epoch),
+          identity: String(f.size ?? f.seq ?? 'none'),
           details: { source: 'sinks', sink: f.sink, size: f.size, message: f.message },
         });
       }
     } catch (err) {
-      found.push(failure('sinks', 'sink_verify_failed', err, epoch));
+      found.push(failure('sinks', 'sink_verify_failed', err));
     }
   }
 
@@ -196,7 +195,7 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
         warnings.push(...ddlWarnings(report.capture));
       }
     } catch (err) {
-      found.push(failure('capture', 'scan_failed', err, epoch));
+      found.push(failure('capture', 'scan_failed', err));
     }
   }
 
@@ -341,25 +340,25 @@ function critical(source: BreakSource, reason: string, seq: number | null, messa
   return { source, kind: 'audit_chain_break', severity: 'critical', seq, reason, message, scope: source };
 }
 
-function ledgerBreak(d: Divergence, source: BreakSource, epoch: string): FoundBreak {
+function ledgerBreak(d: Divergence, source: BreakSource): FoundBreak {
   // A truncation or a root that disagrees at the head is reported at a seq that moves as alerts
-  // are appended; the trusted size pins it while the break is unresolved.
+  // are appended; without the seq, the trusted size in the identity pins it while it is unresolved.
   const moving = d.reason === 'truncated' || d.reason === 'root_mismatch' || d.reason === 'checkpoint_mismatch';
   return {
     ...critical(source, d.reason, d.seq, `${d.reason} at seq ${d.seq}`),
     eventKind: d.kind,
     eventPk: d.pk,
-    ...(moving ? { identity: `${epoch}:${d.reason}` } : {}),
+    ...(moving ? { identity: `moving:${d.reason}` } : {}),
     details: { source, message: `${d.reason} at seq ${d.seq}` },
   };
 }
 
-function failure(source: BreakSource, reason: string, err: unknown, epoch: string): FoundBreak {
+function failure(source: BreakSource, reason: string, err: unknown): FoundBreak {
   const code = isSealtrailError(err) ? err.code : 'internal';
   const message = `${source} check failed: ${(err as Error)?.message ?? String(err)}`;
   return {
     ...critical(source, reason, null, message),
-    identity: `${epoch}:${code}`,
+    identity: `failed:${code}`,
     details: { source, code, message, ...(isSealtrailError(err) && err.details ? { error_details: err.details } : {}) },
   };
 }
@@ -400,14 +399,14 @@ async function headAndTree(ledger: Ledger, v: VerifyReport): Promise<FoundBreak[
  * the trusted size, in rotation, position kept in the state file). The position stays on a slice
  * with a break, so the break is seen every cycle until resolved.
  */
-async function sweepOld(ledger: Ledger, options: MonitorOptions, state: MonitorState, trusted: TrustedState, now: Date, report: CycleReport, epoch: string): Promise<FoundBreak[]> {
+async function sweepOld(ledger: Ledger, options: MonitorOptions, state: MonitorState, trusted: TrustedState, now: Date, report: CycleReport): Promise<FoundBreak[]> {
   const out: FoundBreak[] = [];
   if (trusted.size === 0) return out;
   if (options.windowMs !== undefined) {
     const windowStart = await firstSeqSince(ledger, new Date(now.getTime() - options.windowMs));
     if (windowStart !== null && windowStart <= trusted.size) {
       const recent = await ledger.verify({ ...options.verifyTuning, from: windowStart, to: trusted.size });
-      if (recent.divergence) out.push(ledgerBreak(recent.divergence, 'sweep', epoch));
+      if (recent.divergence) out.push(ledgerBreak(recent.divergence, 'sweep'));
     }
   }
   let from = state.sweep_next ?? 1;
@@ -416,7 +415,7 @@ async function sweepOld(ledger: Ledger, options: MonitorOptions, state: MonitorS
   const slice = await ledger.verify({ ...options.verifyTuning, from, to });
   report.swept = { from: slice.from, to: slice.to, checked: slice.checked };
   if (slice.divergence) {
-    out.push(ledgerBreak(slice.divergence, 'sweep', epoch));
+    out.push(ledgerBreak(slice.divergence, 'sweep'));
     state.sweep_next = from;
   } else {
     state.sweep_next = to >= trusted.size ? 1 : to + 1;

@@ -5,8 +5,8 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { runMonitorCycle, type MonitorOptions } from '../../src/anchor/monitor.js';
 import { listAlerts } from '../../src/anchor/alerts.js';
 import { encodeBase64 } from '../../src/core/base64.js';
@@ -194,6 +194,24 @@ for (const backend of BACKENDS) {
       assert.equal(again.ok, false);
       assert.deepEqual([again.swept?.from, again.swept?.to], [1, 10]);
       assert.equal(again.alerts.length, 0);
+    });
+
+    it('sweep mode: a state file of the previous layout (no frontier, one open_break) gets a whole-ledger cycle first, which records the frontier', async () => {
+      const ledger = await ledgerOf(await backend.freshUrl(), 12);
+      const options = monitorOptions(ledger, { sweep: 4 });
+      const head = await ledger.head();
+      mkdirSync(dirname(options.stateFile), { recursive: true });
+      writeFileSync(
+        options.stateFile,
+        JSON.stringify({ version: 1, trusted: { size: 12, root: encodeBase64(head.root), chain_hash: head.chainHash.toString('hex') }, open_break: null, last_cycle_at: null }),
+      );
+      const first = await runMonitorCycle(options);
+      assert.equal(first.ok, true);
+      assert.equal(first.verified.from, 1);
+      assert.equal(first.swept, null);
+      assert.equal(savedTrusted(options.stateFile).frontier?.length, 2);
+      const second = await runMonitorCycle(options);
+      assert.deepEqual(second.swept, { from: 1, to: 4, checked: 4 });
     });
 
     it('sweep mode: a re-chained old entry is caught at once by the tail check against the trusted state', async () => {

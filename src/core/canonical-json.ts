@@ -73,13 +73,13 @@ function serialize(value: unknown, path: Path, ancestors: Set<object>, safeInteg
       return serializeString(value, path);
     case 'number':
       if (!Number.isFinite(value)) throw reject(path, `${value} is not a JSON number`);
-      if (safeIntegers && (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER)) throw unsafeInteger(path, String(value));
+      if (safeIntegers && (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER)) throw unsafeInteger(path, `the number ${value}`);
       // ECMAScript Number-to-String is exactly the JCS number form; it also turns -0 into 0.
       return JSON.stringify(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
-      if (value > MAX_SAFE_BIGINT || value < -MAX_SAFE_BIGINT) throw unsafeInteger(path, `${value}n`);
+      if (value > MAX_SAFE_BIGINT || value < -MAX_SAFE_BIGINT) throw unsafeInteger(path, `the bigint ${value}n`);
       return value.toString();
     case 'object':
       if (value === null) return 'null';
@@ -152,7 +152,7 @@ function unsafeInteger(path: Path, shown: string): SealtrailError {
   const at = formatPath(path);
   return new SealtrailError(
     'unsafe_integer',
-    `${at}: ${shown} is an integer beyond ±(2^53-1), which cannot be held exactly; send big integers as strings`,
+    `${at}: ${shown} is an integer beyond ±(2^53-1), which a payload cannot hold exactly; send big integers as strings`,
     { details: { path: at } },
   );
 }
@@ -205,7 +205,7 @@ function checkParsed(value: unknown, path: Path): number {
   }
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw reject(path, 'number is outside the IEEE 754 double range');
-    if (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER) throw unsafeInteger(path, `the number read as ${value}`);
+    if (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER) throw unsafeInteger(path, `the number (it would be stored as ${value})`);
     return 0;
   }
   if (value === null || typeof value !== 'object') return 0;

@@ -113,6 +113,32 @@ describe('group commit on SQLite with a full database (max_page_count)', () => {
   }
 });
 
+describe('SQLite store transactions after an automatic rollback', () => {
+  it('refuse every later statement instead of running it in autocommit, and never commit', async () => {
+    const url = sqliteUrl();
+    const ledger = await openLedger({ url });
+    try {
+      await ledger.store.exec(DOMAIN_TABLE);
+      await ledger.store.exec('CREATE TABLE blobs (b BLOB)');
+      capDatabase(ledger);
+      const attempt = ledger.store.writeTransaction(async (tx) => {
+        await tx.run('INSERT INTO domain_rows (id, seq) VALUES (?, ?)', ['before', 1]);
+        try {
+          await tx.run('INSERT INTO blobs (b) VALUES (randomblob(200000))');
+        } catch {
+          // swallowed: SQLite has rolled the whole transaction back
+        }
+        await tx.run('INSERT INTO domain_rows (id, seq) VALUES (?, ?)', ['after', 2]);
+      });
+      await assert.rejects(attempt, (e) => isSealtrailError(e, 'database_error') && e.details?.rolledBack === true);
+      uncap(ledger);
+      assert.deepEqual(await domainIds(ledger), [], 'neither the row before the fault nor the one after it was committed');
+    } finally {
+      await ledger.close();
+    }
+  });
+});
+
 /** Mounts a small tmpfs, or returns null when this process may not mount. */
 function mountTmpfs(sizeBytes: number): string | null {
   // Not tempDir(): its cleanup could run before the unmount.

@@ -154,6 +154,29 @@ for (const backend of BACKENDS) {
   });
 }
 
+describe('store transactions never report a commit that did not happen', () => {
+  it('PostgreSQL: a transaction whose failed statement was swallowed rejects at COMMIT instead of resolving', async () => {
+    const url = await BACKENDS[1]!.freshUrl();
+    const ledger = await openLedger({ url });
+    try {
+      await ledger.store.exec(DOMAIN_TABLE);
+      const attempt = ledger.store.writeTransaction(async (tx) => {
+        await tx.run('INSERT INTO domain_rows (id, seq) VALUES (?, ?)', ['kept?', 1]);
+        try {
+          await tx.run('INSERT INTO domain_rows (id, seq) VALUES (?, ?)', ['bad-row', 2]);
+        } catch {
+          // swallowed: PostgreSQL has aborted the transaction, and its COMMIT answers ROLLBACK
+        }
+        return 'done';
+      });
+      await assert.rejects(attempt, (e) => isSealtrailError(e, 'database_error') && /rolled the transaction back at COMMIT/.test(e.message));
+      assert.deepEqual(await domainIds(ledger), []);
+    } finally {
+      await ledger.close();
+    }
+  });
+});
+
 describe('group commit on PostgreSQL when the connection is cut mid-group', () => {
   async function admin(url: string): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: url });

@@ -139,8 +139,8 @@ export class Appender {
             });
           } catch (error) {
             // Only the unit's own domain write, rolled back to its savepoint, fails alone. Anything
-            // else (its ledger rows, the savepoint itself, a transaction the database already
-            // rolled back or a lost connection) leaves the group's transaction unusable: fail it all.
+            // else (inserting its ledger rows, the savepoint itself, a transaction the database
+            // already rolled back, a lost connection) is a store failure: the whole group's.
             if (domainError === null || (domainError as { error: unknown }).error !== error) throw error;
             restore();
             outcomes.set(unit, { ok: false, error });

@@ -10,6 +10,7 @@ export const ERROR_CATALOGUE = {
   invalid_argument: { exit: 2, http: 400 },
   invalid_json: { exit: 2, http: 400 },
   non_canonical_value: { exit: 2, http: 400 },
+  unsafe_integer: { exit: 2, http: 400 },
   invalid_event: { exit: 2, http: 400 },
   payload_too_large: { exit: 2, http: 413 },
   duplicate_event: { exit: 2, http: 409 },

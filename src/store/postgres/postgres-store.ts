@@ -149,8 +149,8 @@ export class PostgresStore implements Store {
       throw mapPgError(err, this.location);
     }
     let broken = false;
-    // A connection lost between two statements is reported by the next one; the client's own
-    // 'error' event must not crash the process meanwhile.
+    // A connection lost mid-transaction is reported by the query that was running (or the next
+    // one); without a listener the client's 'error' event would crash the process instead.
     const onError = () => {
       broken = true;
     };
@@ -159,7 +159,13 @@ export class PostgresStore implements Store {
       await q(client, this.location, 'BEGIN');
       if (lock) await q(client, this.location, 'SELECT pg_advisory_xact_lock($1)', [LEDGER_LOCK_KEY.toString()]);
       const result = await fn(this.txHandle(client));
-      await q(client, this.location, 'COMMIT');
+      // COMMIT of a transaction an error aborted "succeeds" as a ROLLBACK: never report that as durable.
+      const commit = await q(client, this.location, 'COMMIT');
+      if (commit.command !== 'COMMIT') {
+        throw new SealtrailError('database_error', `PostgreSQL rolled the transaction back at COMMIT (${commit.command}): an earlier statement in it failed`, {
+          details: { location: this.location },
+        });
+      }
       return result;
     } catch (err) {
       try {

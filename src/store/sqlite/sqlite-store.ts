@@ -173,26 +173,27 @@ export class SqliteStore implements Store {
       if (this.inTransaction) throw new SealtrailError('internal', 'nested transaction on one SQLite connection');
       this.wrap(() => this.db.exec(begin));
       this.inTransaction = true;
+      const scope = { open: true };
       try {
-        const result = await fn(this.txHandle());
-        this.wrap(() => this.db.exec('COMMIT'));
+        const result = await fn(this.txHandle(scope));
+        this.txWrap(scope, () => this.db.exec('COMMIT'));
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
       } finally {
+        scope.open = false;
         this.inTransaction = false;
       }
     });
   }
 
-  private txHandle(): Tx {
+  private txHandle(scope: { open: boolean }): Tx {
+    const guarded = <T>(fn: () => T): T => this.txWrap(scope, fn);
     const ledger: LedgerTxOps = {
-      head: async () => {
-        return this.wrap(() => this.headSync());
-      },
-      findByKeys: async (keys) =>
-        this.wrap(() => {
+      head: async () => guarded(() => this.headSync()),
+      findByKeys: async (keys) => {
+        return guarded(() => {
           const found = new Map<string, EntryRow>();
           const stmt = this.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
           for (const { kind, pk } of keys) {
@@ -202,12 +203,13 @@ export class SqliteStore implements Store {
             if (row) found.set(entryKey(kind, pk), toEntry(row));
           }
           return found;
-        }),
+        });
+      },
       insertEntries: async (rows) => {
-        this.wrap(() => {
-          const stmt = this.prepare(
-            'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          );
+        const stmt = this.prepare(
+          'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        );
+        guarded(() => {
           for (const r of rows) {
             assertStorableText(r.kind, 'an event kind');
             assertStorableText(r.pk, 'an event pk');
@@ -217,37 +219,39 @@ export class SqliteStore implements Store {
         });
       },
       insertNodes: async (nodes: readonly MerkleNode[]) => {
-        this.wrap(() => {
-          const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
+        const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
+        guarded(() => {
           for (const n of nodes) stmt.run(n.level, n.index, n.hash);
         });
       },
-      readNodes: async (keys) => {
-        return this.wrap(() => this.readNodesSync(keys));
-      },
+      readNodes: async (keys) => guarded(() => this.readNodesSync(keys)),
       writeHead: async (head: HeadRow) => {
-        this.wrap(() => this.prepare('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1').run(head.size, head.chainHash, head.root));
+        guarded(() => this.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]));
       },
     };
     return {
       ledger,
-      exec: async (script: string) => this.wrap(() => void this.db.exec(script)),
-      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.querySync<T>(sql, params)),
-      run: async (sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.runSync(sql, params)),
+      exec: async (script: string) => guarded(() => void this.db.exec(script)),
+      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => guarded(() => this.querySync<T>(sql, params)),
+      run: async (sql: string, params?: readonly SqlValue[]) => guarded(() => this.runSync(sql, params)),
       savepoint: async <T>(fn: () => Promise<T>) => {
         const name = `sp_${++this.savepointCounter}`;
-        this.wrap(() => this.db.exec(`SAVEPOINT ${name}`));
+        guarded(() => this.db.exec(`SAVEPOINT ${name}`));
+        let result: T;
         try {
-          const result = await fn();
-          this.wrap(() => this.db.exec(`RELEASE ${name}`));
-          return result;
+          result = await fn();
         } catch (err) {
-          this.wrap(() => {
+          // After SQLite's automatic rollback the savepoint is gone with the transaction: report
+          // that instead of fn's error, so the caller cannot mistake it for a failure of fn alone.
+          if (!this.db.inTransaction) throw rolledBack(this.location, err);
+          guarded(() => {
             this.db.exec(`ROLLBACK TO ${name}`);
             this.db.exec(`RELEASE ${name}`);
           });
           throw err;
         }
+        guarded(() => this.db.exec(`RELEASE ${name}`));
+        return result;
       },
     };
   }
@@ -311,6 +315,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Runs one step of the transaction `scope`. SQLite rolls a whole transaction back by itself on
+   * some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_BUSY in some cases); the
+   * connection is then in autocommit mode, where every later statement would commit on its own.
+   * So a step runs only while the transaction is still open, and an error that ended it says so.
+   */
+  private txWrap<T>(scope: { open: boolean }, fn: () => T): T {
+    if (!scope.open) throw new SealtrailError('internal', 'a transaction handle was used after its transaction ended');
+    if (!this.db.inTransaction) throw rolledBack(this.location, undefined);
+    try {
+      return fn();
+    } catch (err) {
+      if (!this.db.inTransaction) throw rolledBack(this.location, err);
+      throw mapSqliteError(err, this.location);
+    }
+  }
+
   /** Maps driver errors to coded ones. */
   private wrap<T>(fn: () => T): T {
     try {
@@ -319,6 +340,15 @@ export class SqliteStore implements Store {
       throw mapSqliteError(err, this.location);
     }
   }
+}
+
+function rolledBack(location: string, cause: unknown): SealtrailError {
+  const mapped = cause === undefined ? undefined : mapSqliteError(cause, location);
+  const why = mapped instanceof Error ? `: ${mapped.message}` : ' after an earlier error';
+  return new SealtrailError('database_error', `SQLite rolled the transaction back${why}; nothing of it was committed`, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { location, rolledBack: true, ...(mapped instanceof SealtrailError ? mapped.details : {}) },
+  });
 }
 
 function mapSqliteError(err: unknown, location: string): unknown {

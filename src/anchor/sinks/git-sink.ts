@@ -12,6 +12,7 @@
  */
 import { join } from 'node:path';
 import { SealtrailError } from '../../core/errors.js';
+import { redact } from '../../core/redact.js';
 import { ChildProcessFailure, runChild } from '../../platform/child-process.js';
 import { withFileLock } from '../../platform/file-lock.js';
 import { appendRecord, parseLog } from './jsonl-log.js';
@@ -96,9 +97,10 @@ export class GitSink implements Sink {
     } catch (err) {
       if (!(err instanceof ChildProcessFailure)) throw err;
       if (tolerant && err.exitCode !== null) return '';
-      const reason = err.message;
+      // git quotes remote URLs in its errors, tokens and all.
+      const reason = redact(err.message);
       throw new SealtrailError('sink_failed', `git ${args[0] === '-c' ? 'commit' : args[0]} in ${this.dir} failed: ${reason}`, {
-        details: { sink: this.spec },
+        details: { sink: redact(this.spec) },
       });
     }
   }

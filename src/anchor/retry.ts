@@ -37,7 +37,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
 export function sinkFailed(spec: string, err: unknown): SealtrailError {
   if (err instanceof SealtrailError) return err;
   const reason = err instanceof Error ? err.message : String(err);
-  return new SealtrailError('sink_failed', `sink ${redact(spec)}: ${reason}`, { details: { sink: redact(spec) } });
+  return new SealtrailError('sink_failed', `sink ${redact(spec)}: ${redact(reason)}`, { details: { sink: redact(spec) } });
 }
 
 /** fetch with a timeout; network failures and 5xx/429 become TransientError. */

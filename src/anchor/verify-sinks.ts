@@ -96,11 +96,11 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
     try {
       contents = await sink.read({ origins });
     } catch (err) {
-      add({ seq: null, size: null, reason: 'sink_unreadable', message: (err as Error).message });
+      add({ seq: null, size: null, reason: 'sink_unreadable', message: redact((err as Error).message) });
       report.sinks.push({ sink: name, kind: sink.kind, records: 0, readable: false, latestSize: null, latestAppendedAt: null });
       continue;
     }
-    for (const p of contents.problems) add({ seq: p.seq, size: p.seq, reason: p.reason, message: p.message });
+    for (const p of contents.problems) add({ seq: p.seq, size: p.seq, reason: p.reason, message: redact(p.message) });
     if (contents.records.length === 0 && contents.readable) {
       const acknowledged = await publishedSize(ledger, sinkKey(sink.spec));
       if (acknowledged !== null) {

@@ -1,5 +1,5 @@
 /** Anchoring: keys, checkpoint publishing to sinks, a tlog-witness, verification against sinks, the monitor. */
-export { SIGNING_KEY_ENV, loadCosigner, loadSigners, readKeyFile, writeKeyFile } from './keys.js';
+export { SIGNING_KEY_ENV, loadCosigner, loadSigners, readKeyFile, signingKeyFromEnvironment, writeKeyFile } from './keys.js';
 export type { SignerSource } from './keys.js';
 export { installAnchoring } from './schema.js';
 export { ALERT_EVENT_KIND, ALERT_FIELDS, alertKey, deliverAlerts, listAlerts, raiseAlert, validateAlertTable, type AlertTable } from './alerts.js';

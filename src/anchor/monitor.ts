@@ -21,6 +21,7 @@ import { isSealtrailError, SealtrailError } from '../core/errors.js';
 import { perfectSubtrees } from '../core/merkle.js';
 import type { NoteSigner } from '../core/note.js';
 import { scanCapture } from '../capture/capture.js';
+import { redact } from '../core/redact.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { ScanReport } from '../ledger/scan.js';
 import type { TrustedState } from '../ledger/trusted-state.js';
@@ -30,8 +31,9 @@ import { isoFromMicros } from '../store/timestamps.js';
 import { deliverAlerts, queueDeliveries, raiseAlert, validateAlertTable, type Alert, type AlertInput, type AlertTable } from './alerts.js';
 import { readMonitorState, trustedFromState, writeMonitorState, type MonitorState, type OpenBreak } from './monitor-state.js';
 import { issueCheckpoint, publishPending, type PublishReport } from './publish.js';
-import { httpRequest, redactSpec, withRetry, type RetryOptions } from './retry.js';
+import { httpRequest, withRetry, type RetryOptions } from './retry.js';
 import { installAnchoring, isoColumn } from './schema.js';
+import { sinkKey } from './sinks/sink-key.js';
 import { verifyAgainstSinks, type SinkVerifyReport } from './verify-sinks.js';
 
 export interface MonitorOptions {
@@ -496,14 +498,14 @@ async function checkpointDue(ledger: Ledger, intervalMs: number, now: Date): Pro
 async function staleSinks(ledger: Ledger, sinks: readonly string[], report: SinkVerifyReport | null, maxAgeMs: number, now: Date): Promise<AlertInput[]> {
   const out: AlertInput[] = [];
   for (const spec of sinks) {
-    const name = redactSpec(spec);
+    const name = redact(spec);
     const summary = report?.sinks.find((s) => s.sink === name);
     let at = summary?.latestAppendedAt ?? null;
     let size = summary?.latestSize ?? null;
     // What this run just published counts too (the read-back happened before publishing).
     const rows = await ledger.store.query<{ last_published_at: unknown; size: number | null }>(
       'SELECT s.last_published_at, c.size FROM anchor_sinks s LEFT JOIN checkpoints c ON c.id = s.last_checkpoint_id WHERE s.sink = ?',
-      [spec],
+      [sinkKey(spec)],
     );
     const published = isoColumn(rows[0]?.last_published_at);
     if (published !== null && (at === null || Date.parse(published) > Date.parse(at))) {
@@ -537,6 +539,6 @@ async function postAlert(url: string, alert: Alert, retry: RetryOptions | undefi
   });
   await withRetry(async () => {
     const res = await httpRequest(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } }, retry);
-    if (res.status < 200 || res.status > 299) throw new Error(`webhook ${redactSpec(url)} answered ${res.status}`);
+    if (res.status < 200 || res.status > 299) throw new Error(`webhook ${redact(url)} answered ${res.status}`);
   }, retry);
 }

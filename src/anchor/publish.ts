@@ -7,11 +7,13 @@
  */
 import { SealtrailError } from '../core/errors.js';
 import type { NoteSigner } from '../core/note.js';
+import { redact } from '../core/redact.js';
 import type { CheckpointRecord, Ledger } from '../ledger/ledger.js';
 import { raiseAlert, type Alert } from './alerts.js';
-import { redactSpec, sinkFailed, withRetry, type RetryOptions } from './retry.js';
+import { sinkFailed, withRetry, type RetryOptions } from './retry.js';
 import { installAnchoring, jsonColumn } from './schema.js';
 import { openSink } from './sinks/index.js';
+import { sinkKey } from './sinks/sink-key.js';
 import type { ConflictReason, PublishRecord, Sink } from './sinks/sink.js';
 
 export interface SinkPublishResult {
@@ -63,7 +65,7 @@ export async function publishPending(ledger: Ledger, sinks: readonly (string | S
         scope: r.sink,
         // The witness's size names the break; the ledger's size moves as alerts are appended.
         identity: `witness-size:${r.conflict.witnessSize ?? 'unknown'}`,
-        details: { sink: redactSpec(r.sink), message: r.conflict.message, witness_size: r.conflict.witnessSize, ledger_size: r.conflict.seq },
+        details: { sink: redact(r.sink), message: r.conflict.message, witness_size: r.conflict.witnessSize, ledger_size: r.conflict.seq },
       });
       if (created) alerts.push(alert);
     }
@@ -84,12 +86,12 @@ export async function issueCheckpoint(
 }
 
 async function publishToSink(ledger: Ledger, sink: Sink, options: PublishOptions): Promise<SinkPublishResult> {
-  const result: SinkPublishResult = { sink: redactSpec(sink.spec), kind: sink.kind, status: 'up_to_date', published: [] };
+  const result: SinkPublishResult = { sink: redact(sink.spec), kind: sink.kind, status: 'up_to_date', published: [] };
   try {
     const pending = await pendingFor(ledger, sink);
     for (const cp of pending) {
       const record: PublishRecord = { checkpointId: cp.id, origin: cp.origin, seq: cp.size, chainHash: cp.chain_hash, root: cp.root, note: cp.note };
-      const previousSize = await lastPublishedSize(ledger, sink.spec);
+      const previousSize = await lastPublishedSize(ledger, sinkKey(sink.spec));
       const outcome = await withRetry(
         () =>
           sink.publish(record, {
@@ -101,14 +103,14 @@ async function publishToSink(ledger: Ledger, sink: Sink, options: PublishOptions
       if (outcome.status === 'conflict') {
         result.status = 'conflict';
         result.conflict = { reason: outcome.reason, message: outcome.message, seq: cp.size, witnessSize: outcome.witnessSize };
-        await recordError(ledger, sink.spec, outcome.message);
+        await recordError(ledger, sinkKey(sink.spec), redact(outcome.message));
         return result;
       }
       if (outcome.cosignatures && outcome.cosignatures.length > 0) await storeCosignatures(ledger, cp.id, sink.spec, outcome.cosignatures);
       await ledger.store.run('UPDATE anchor_sinks SET last_checkpoint_id = ?, last_published_at = ?, last_error = NULL WHERE sink = ?', [
         cp.id,
         new Date().toISOString(),
-        sink.spec,
+        sinkKey(sink.spec),
       ]);
       result.published.push(cp.size);
       result.status = 'published';
@@ -117,7 +119,7 @@ async function publishToSink(ledger: Ledger, sink: Sink, options: PublishOptions
     const error = sinkFailed(sink.spec, err);
     result.status = 'failed';
     result.error = { code: error.code, message: error.message };
-    await recordError(ledger, sink.spec, error.message).catch(() => {});
+    await recordError(ledger, sinkKey(sink.spec), redact(error.message)).catch(() => {});
   }
   return result;
 }
@@ -128,10 +130,10 @@ async function pendingFor(ledger: Ledger, sink: Sink): Promise<CheckpointRow[]> 
   const newestId = newest[0]?.id === null || newest[0]?.id === undefined ? null : Number(newest[0].id);
   if (newestId === null) return [];
   await ledger.store.run(
-    'INSERT INTO anchor_sinks (sink, last_checkpoint_id) VALUES (?, ?) ON CONFLICT (sink) DO NOTHING',
-    [sink.spec, newestId - 1],
+    'INSERT INTO anchor_sinks (sink, label, last_checkpoint_id) VALUES (?, ?, ?) ON CONFLICT (sink) DO NOTHING',
+    [sinkKey(sink.spec), redact(sink.spec), newestId - 1],
   );
-  const state = await ledger.store.query<{ last_checkpoint_id: number }>('SELECT last_checkpoint_id FROM anchor_sinks WHERE sink = ?', [sink.spec]);
+  const state = await ledger.store.query<{ last_checkpoint_id: number }>('SELECT last_checkpoint_id FROM anchor_sinks WHERE sink = ?', [sinkKey(sink.spec)]);
   const after = Number(state[0]?.last_checkpoint_id ?? newestId - 1);
   const rows = await ledger.store.query<CheckpointRow>('SELECT id, origin, size, root, chain_hash, note FROM checkpoints WHERE id > ? ORDER BY id', [after]);
   const pending = rows.map((r) => ({ ...r, id: Number(r.id), size: Number(r.size) }));
@@ -150,7 +152,7 @@ async function storeCosignatures(ledger: Ledger, checkpointId: number, spec: str
   await ledger.store.transaction(async (tx) => {
     const rows = await tx.query<{ cosignatures: unknown }>('SELECT cosignatures FROM checkpoints WHERE id = ?', [checkpointId]);
     const current = jsonColumn<Array<{ sink: string; line: string }>>(rows[0]?.cosignatures, []);
-    const merged = [...current.filter((c) => c.sink !== redactSpec(spec)), ...lines.map((line) => ({ sink: redactSpec(spec), line }))];
+    const merged = [...current.filter((c) => c.sink !== redact(spec)), ...lines.map((line) => ({ sink: redact(spec), line }))];
     await tx.run('UPDATE checkpoints SET cosignatures = ? WHERE id = ?', [JSON.stringify(merged), checkpointId]);
   });
 }

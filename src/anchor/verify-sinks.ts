@@ -17,9 +17,11 @@ import { SealtrailError, isSealtrailError } from '../core/errors.js';
 import { equalBytes } from '../core/hash.js';
 import { EMPTY_ROOT, verifyConsistency } from '../core/merkle.js';
 import { NoteVerifier } from '../core/note.js';
+import { redact } from '../core/redact.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { redactSpec, type RetryOptions } from './retry.js';
+import { type RetryOptions } from './retry.js';
 import { openSink } from './sinks/index.js';
+import { sinkKey } from './sinks/sink-key.js';
 import type { Sink, SinkRecord } from './sinks/sink.js';
 
 export type SinkFindingReason =
@@ -85,7 +87,7 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
   const seenRoots = new Map<number, { root: Buffer; sink: string }>();
 
   for (const sink of sinks) {
-    const name = redactSpec(sink.spec);
+    const name = redact(sink.spec);
     const add = (f: Omit<SinkFinding, 'sink'>) => {
       // One finding per (sink, reason): the first, which names the earliest offending seq.
       if (!report.findings.some((x) => x.sink === name && x.reason === f.reason)) report.findings.push({ sink: name, ...f });
@@ -94,13 +96,13 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
     try {
       contents = await sink.read({ origins });
     } catch (err) {
-      add({ seq: null, size: null, reason: 'sink_unreadable', message: (err as Error).message });
+      add({ seq: null, size: null, reason: 'sink_unreadable', message: redact((err as Error).message) });
       report.sinks.push({ sink: name, kind: sink.kind, records: 0, readable: false, latestSize: null, latestAppendedAt: null });
       continue;
     }
-    for (const p of contents.problems) add({ seq: p.seq, size: p.seq, reason: p.reason, message: p.message });
+    for (const p of contents.problems) add({ seq: p.seq, size: p.seq, reason: p.reason, message: redact(p.message) });
     if (contents.records.length === 0 && contents.readable) {
-      const acknowledged = await publishedSize(ledger, sink.spec);
+      const acknowledged = await publishedSize(ledger, sinkKey(sink.spec));
       if (acknowledged !== null) {
         add({ seq: acknowledged, size: acknowledged, reason: 'sink_edited', message: `the sink holds no checkpoint, but one of size ${acknowledged} was published to it` });
       }

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { validateAlertTable, type AlertTable } from '../anchor/alerts.js';
 import { isSealtrailError, SealtrailError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 
 export const CONFIG_FILE_NAME = 'sealtrail.config.json';
 
@@ -337,7 +338,7 @@ function validateHttpUrl(value: unknown, origin: Origin, key: string): string {
     url = undefined;
   }
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    invalid(origin, key, `must be an http:// or https:// URL, got ${describe(redactUrl(text))}`);
+    invalid(origin, key, `must be an http:// or https:// URL, got ${describe(redact(text))}`);
   }
   return text;
 }
@@ -359,7 +360,7 @@ function validateDatabase(value: unknown, origin: Origin, key: string): string {
     const where = origin.source === 'file' ? `${origin.label}: "${key}"` : origin.label;
     throw new SealtrailError(
       'unsupported_database_url',
-      `${where} ${describe(redactUrl(text))} is not supported: use a SQLite file path or a postgres:// URL`,
+      `${where} ${describe(redact(text))} is not supported: use a SQLite file path or a postgres:// URL`,
       { details: { key, source: origin.source } },
     );
   }
@@ -383,7 +384,7 @@ function validateSinkSpec(spec: string, origin: Origin, key: string): string {
     invalid(
       origin,
       key,
-      `must be a sink spec <kind>:<target> with kind one of ${Object.keys(SINK_KINDS).join(', ')}, got ${describe(redactUrl(spec))}`,
+      `must be a sink spec <kind>:<target> with kind one of ${Object.keys(SINK_KINDS).join(', ')}, got ${describe(redact(spec))}`,
     );
   }
   return `${kind}:${check(rest, origin, key)}`;
@@ -435,16 +436,3 @@ function validateAlertTableSetting(value: unknown, origin: Origin, key: string):
 
 // ---------------------------------------------------------------------------------------------
 
-/** Replaces the password in a URL with `***` so connection strings can be shown and logged. */
-export function redactUrl(text: string): string {
-  if (!ANY_URL.test(text)) return text;
-  try {
-    const url = new URL(text);
-    if (url.password === '') return text;
-    url.password = '***';
-    return url.toString();
-  } catch {
-    // Unparseable: hide everything between the scheme and the host rather than risk showing a secret.
-    return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1***@');
-  }
-}

@@ -44,6 +44,8 @@ export const ERROR_CATALOGUE = {
   alert_table_failed: { exit: 2, http: 502 },
   // task audit
   spool_failed: { exit: 2, http: 500 },
+  // files shared between processes
+  lock_failed: { exit: 2, http: 503 },
   // fallback
   internal: { exit: 2, http: 500 },
 } as const satisfies Record<string, { exit: 0 | 1 | 2; http: number }>;

@@ -1,7 +1,8 @@
 /** Sink specs (`kind:target`) to sink objects. Adding a sink type is one file and one row here. */
 import { resolve } from 'node:path';
 import { SealtrailError } from '../../core/errors.js';
-import { redactSpec, type RetryOptions } from '../retry.js';
+import { redact } from '../../core/redact.js';
+import { type RetryOptions } from '../retry.js';
 import { FileSink } from './file-sink.js';
 import { GitSink } from './git-sink.js';
 import type { Sink } from './sink.js';
@@ -22,8 +23,8 @@ export function openSink(spec: string | Sink, options: RetryOptions = {}): Sink 
   const target = spec.slice(colon + 1).trim();
   const factory = Object.hasOwn(FACTORIES, kind) ? FACTORIES[kind] : undefined;
   if (!factory || target === '') {
-    throw new SealtrailError('invalid_argument', `bad sink spec ${JSON.stringify(redactSpec(spec))}: want file:<path>, git:<repo-dir>, witness:<url> or webhook:<url>`, {
-      details: { sink: redactSpec(spec) },
+    throw new SealtrailError('invalid_argument', `bad sink spec ${JSON.stringify(redact(spec))}: want file:<path>, git:<repo-dir>, witness:<url> or webhook:<url>`, {
+      details: { sink: redact(spec) },
     });
   }
   return factory(spec, target, options);
@@ -37,7 +38,7 @@ function httpUrl(spec: string, target: string): string {
     url = undefined;
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new SealtrailError('invalid_argument', `sink ${JSON.stringify(redactSpec(spec))} needs an http:// or https:// URL`, { details: { sink: redactSpec(spec) } });
+    throw new SealtrailError('invalid_argument', `sink ${JSON.stringify(redact(spec))} needs an http:// or https:// URL`, { details: { sink: redact(spec) } });
   }
   return target;
 }

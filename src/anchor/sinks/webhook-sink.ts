@@ -4,7 +4,8 @@
  * array, or JSON Lines); a receiver that does not support it is reported as unreadable.
  */
 import { SealtrailError } from '../../core/errors.js';
-import { httpRequest, redactSpec, type RetryOptions } from '../retry.js';
+import { redact } from '../../core/redact.js';
+import { httpRequest, type RetryOptions } from '../retry.js';
 import type { PublishOutcome, PublishRecord, Sink, SinkContents, SinkRecord } from './sink.js';
 
 export interface WebhookCheckpoint {
@@ -37,7 +38,7 @@ export class WebhookSink implements Sink {
     };
     const res = await httpRequest(this.url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, this.options);
     if (res.status < 200 || res.status > 299) {
-      throw new SealtrailError('sink_failed', `webhook ${redactSpec(this.url)} answered ${res.status}`, { details: { sink: redactSpec(this.spec), status: res.status } });
+      throw new SealtrailError('sink_failed', `webhook ${redact(this.url)} answered ${res.status}`, { details: { sink: redact(this.spec), status: res.status } });
     }
     return { status: 'published' };
   }
@@ -56,7 +57,7 @@ export class WebhookSink implements Sink {
     try {
       items = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]) : trimmed === '' ? [] : trimmed.split('\n').map((l) => JSON.parse(l) as unknown);
     } catch {
-      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_edited', message: `webhook ${redactSpec(this.url)} returned records that are not JSON` }] };
+      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_edited', message: `webhook ${redact(this.url)} returned records that are not JSON` }] };
     }
     items.forEach((item, i) => {
       const v = item as Partial<WebhookCheckpoint> | null;

@@ -13,7 +13,8 @@ import { decodeBase64, encodeBase64 } from '../../core/base64.js';
 import { parseCheckpoint } from '../../core/checkpoint.js';
 import { SealtrailError } from '../../core/errors.js';
 import { parseNote } from '../../core/note.js';
-import { httpRequest, redactSpec, type RetryOptions } from '../retry.js';
+import { redact } from '../../core/redact.js';
+import { httpRequest, type RetryOptions } from '../retry.js';
 import type { PublishContext, PublishOutcome, PublishRecord, Sink, SinkContents, ReadContext } from './sink.js';
 
 export const TLOG_SIZE_CONTENT_TYPE = 'text/x.tlog.size';
@@ -44,7 +45,7 @@ export class WitnessSink implements Sink {
           status: 'conflict',
           reason: 'witness_fork',
           witnessSize: old,
-          message: `witness ${redactSpec(this.base)} refused the consistency proof from size ${old} to ${record.seq}: the ledger is not an extension of the tree it cosigned`,
+          message: `witness ${redact(this.base)} refused the consistency proof from size ${old} to ${record.seq}: the ledger is not an extension of the tree it cosigned`,
         };
       }
       if (res.status === 409) {
@@ -55,7 +56,7 @@ export class WitnessSink implements Sink {
             status: 'conflict',
             reason: 'witness_rollback',
             witnessSize: size,
-            message: `witness ${redactSpec(this.base)} has cosigned size ${size}, larger than the ledger's ${record.seq}: the ledger was truncated or rolled back`,
+            message: `witness ${redact(this.base)} has cosigned size ${size}, larger than the ledger's ${record.seq}: the ledger was truncated or rolled back`,
           };
         }
         if (size === old) {
@@ -64,7 +65,7 @@ export class WitnessSink implements Sink {
             status: 'conflict',
             reason: 'witness_fork',
             witnessSize: size,
-            message: `witness ${redactSpec(this.base)} holds a different tree at size ${size}: the ledger was rewritten`,
+            message: `witness ${redact(this.base)} holds a different tree at size ${size}: the ledger was rewritten`,
           };
         }
         old = size;
@@ -102,7 +103,7 @@ export class WitnessSink implements Sink {
   }
 
   private failure(message: string): SealtrailError {
-    return new SealtrailError('sink_failed', `witness ${redactSpec(this.base)} ${message}`, { details: { sink: redactSpec(this.spec) } });
+    return new SealtrailError('sink_failed', `witness ${redact(this.base)} ${message}`, { details: { sink: redact(this.spec) } });
   }
 }
 

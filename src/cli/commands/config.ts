@@ -1,6 +1,7 @@
 /** `sealtrail config`: shows the configuration every other command would run with, and why. */
 import type { Command } from 'commander';
-import { redactUrl, type ConfigSource, type ResolvedConfig } from '../config.js';
+import { redact } from '../../core/redact.js';
+import type { ConfigSource, ResolvedConfig } from '../config.js';
 import type { WithContext } from '../program.js';
 
 export function register(program: Command, withContext: WithContext): void {
@@ -16,17 +17,14 @@ export function register(program: Command, withContext: WithContext): void {
     );
 }
 
-/** The configuration with passwords in URLs masked. It holds no key material: only the key file's path. */
+/** The configuration with the secret parts of URLs masked (core/redact.ts). It holds no key material: only the key file's path. */
 function displayable(config: ResolvedConfig): ResolvedConfig {
   const monitor = { ...config.monitor };
-  if (monitor.webhook !== undefined) monitor.webhook = redactUrl(monitor.webhook);
+  if (monitor.webhook !== undefined) monitor.webhook = redact(monitor.webhook);
   return {
     ...config,
-    db: redactUrl(config.db),
-    sinks: config.sinks.map((spec) => {
-      const colon = spec.indexOf(':');
-      return `${spec.slice(0, colon + 1)}${redactUrl(spec.slice(colon + 1))}`;
-    }),
+    db: redact(config.db),
+    sinks: config.sinks.map(redact),
     monitor,
   };
 }

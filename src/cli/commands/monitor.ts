@@ -1,7 +1,7 @@
 /** `sealtrail monitor`: the verify-and-alert loop (see src/anchor/monitor.ts). */
 import type { Command } from 'commander';
 import { ALERT_FIELDS, validateAlertTable, type AlertTable } from '../../anchor/alerts.js';
-import { loadSigners } from '../../anchor/keys.js';
+import { loadSigners, signingKeyFromEnvironment } from '../../anchor/keys.js';
 import { isSealtrailError, SealtrailError } from '../../core/errors.js';
 import { runMonitor, type CycleReport } from '../../anchor/monitor.js';
 import { parseDuration } from '../config.js';
@@ -45,7 +45,7 @@ export function register(program: Command, withContext: WithContext): void {
       withContext<MonitorOpts>(async (ctx, { opts }) => {
         const m = ctx.config.monitor;
         const keyFiles = opts.keyFile ?? (ctx.config.keyFile ? [ctx.config.keyFile] : []);
-        const signers = keyFiles.length > 0 || process.env['SEALTRAIL_SIGNING_KEY'] ? loadSigners({ keyFiles, env: process.env }) : [];
+        const signers = keyFiles.length > 0 || signingKeyFromEnvironment() !== undefined ? loadSigners({ keyFiles, env: process.env }) : [];
         const sinkMaxAge = opts.sinkMaxAge ?? m.sinkMaxAge;
         const webhook = opts.webhook ?? m.webhook;
         const sweep = opts.sweep ?? m.sweep;

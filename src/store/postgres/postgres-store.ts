@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { SealtrailError } from '../../core/errors.js';
+import { redact } from '../../core/redact.js';
 import {
   entryKey,
   nodeKeyString,
@@ -77,15 +78,6 @@ function toEntry(r: Row): EntryRow {
   };
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparseable url)';
-  }
-}
 
 export function openPostgresStore(url: string, options: { poolSize?: number } = {}): PostgresStore {
   const pool = new pg.Pool({

@@ -32,6 +32,8 @@ export interface MonitorOptions {
   sinks?: readonly string[];
   /** Trusted log verifier keys for sink records (default: the signers' keys). */
   vkeys?: readonly string[];
+  /** Witness cosigner keys (`--witness-vkey`); a witness sink without one is a failed sink and a finding. */
+  witnessKeys?: readonly string[];
   /** When given, the monitor issues checkpoints when due. */
   signers?: NoteSigner[];
   origin?: string;
@@ -69,7 +71,7 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
 
   const sinks = options.sinks ?? [];
   const vkeys = options.vkeys && options.vkeys.length > 0 ? options.vkeys : (options.signers ?? []).map((s) => s.verifierKey);
-  const sinkReport = sinks.length > 0 && vkeys.length > 0 ? await verifyAgainstSinks(ledger, { sinks, vkeys, retry: options.retry }) : null;
+  const sinkReport = sinks.length > 0 && vkeys.length > 0 ? await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: options.witnessKeys ?? [], allowNeverPublished: true, retry: options.retry }) : null;
 
   const report: CycleReport = {
     ok: true,
@@ -94,11 +96,11 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
     state.open_break = null;
     state.trusted = { size: head.size, root: encodeBase64(head.root), chain_hash: head.chainHash.toString('hex') };
     if (options.signers && options.signers.length > 0 && (await checkpointDue(ledger, options.intervalMs, now))) {
-      const issued = await issueCheckpoint(ledger, options.signers, { sinks, retry: options.retry, ...(options.origin ? { origin: options.origin } : {}) });
+      const issued = await issueCheckpoint(ledger, options.signers, { sinks, vkeys, witnessKeys: options.witnessKeys ?? [], retry: options.retry, ...(options.origin ? { origin: options.origin } : {}) });
       report.checkpoint = { size: issued.checkpoint.size, id: issued.checkpoint.id };
       report.publish = issued.publish;
     } else if (sinks.length > 0) {
-      report.publish = await publishPending(ledger, sinks, { retry: options.retry });
+      report.publish = await publishPending(ledger, sinks, { vkeys, witnessKeys: options.witnessKeys ?? [], retry: options.retry });
     }
     if (report.publish) {
       report.alerts.push(...report.publish.alerts);

@@ -27,6 +27,10 @@ function displayable(config: ResolvedConfig): ResolvedConfig {
       const colon = spec.indexOf(':');
       return `${spec.slice(0, colon + 1)}${redactUrl(spec.slice(colon + 1))}`;
     }),
+    witnessVkeys: config.witnessVkeys.map((entry) => {
+      const at = entry.search(/@https?:\/\//i);
+      return at < 0 ? entry : `${entry.slice(0, at + 1)}${redactUrl(entry.slice(at + 1))}`;
+    }),
     monitor,
   };
 }
@@ -43,6 +47,7 @@ function renderConfig(config: ResolvedConfig): string {
     `keyFile          ${config.keyFile ?? 'not set'}  ${from(config.sources.keyFile)}`,
     `sinks            ${list(config.sinks, config.sources.sinks)}`,
     `vkeys            ${list(config.vkeys, config.sources.vkeys)}`,
+    `witnessVkeys     ${list(config.witnessVkeys, config.sources.witnessVkeys)}`,
     `monitor          ${from(config.sources.monitor)}`,
     `  interval       ${m.interval}`,
     `  window         ${m.window}`,

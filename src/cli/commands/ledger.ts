@@ -120,11 +120,12 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--vkey <vkey...>', 'trusted verifier keys (for --trusted checkpoints and --against-sinks)')
     .option('--against-sinks', 'check every checkpoint published in the sinks against the ledger')
     .option('--sink <spec...>', 'sinks to check with --against-sinks (default: the configured sinks)')
+    .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink, <vkey> or <vkey>@<url> (default: config witnessVkeys)')
     .action(
       withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const vkeys = opts.vkey ?? ctx.config.vkeys;
-          if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys);
+          if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys, ctx.config.witnessVkeys);
           const trusted = opts.trusted === undefined ? undefined : parseTrustedState(readFileSync(opts.trusted, 'utf8'), vkeys.map((k) => NoteVerifier.fromKey(k)));
           const head = await ledger.head();
           const progress = createProgress({ label: 'verify', total: head.size });
@@ -211,12 +212,12 @@ export function register(program: Command, withContext: WithContext): void {
     );
 }
 
-async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
+async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[], witnessKeys: string[]): Promise<ExitStatus> {
   if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
-  const report = await verifyAgainstSinks(ledger, { sinks, vkeys });
+  const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys });
   const human = () =>
     report.ok
-      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) match the ledger`
+      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
       : [
           `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
           ...report.findings.map((f) => `  ${f.sink}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${f.message}`),

@@ -17,10 +17,11 @@
  *   sink_unreadable     the sink could not be read, does not exist, or holds nothing although
  *                       checkpoints exist and none was ever published to it (a misspelled spec)
  *   invalid_signature / invalid_note   a record's note is not a checkpoint signed by a trusted key
- *   invalid_cosignature a witness's checkpoint carries no valid cosignature by its configured key
+ *   invalid_cosignature a witness's checkpoint (or a cosignature stored in the checkpoints table)
+ *                       does not verify under the witness's configured key
  *   witness_key_missing no --witness-vkey is configured for a witness sink
- *   checkpoint_edited   a row of the checkpoints table disagrees with its own signed note, its
- *                       stored cosignatures, or the chain hash recomputed at its size
+ *   checkpoint_edited   a row of the checkpoints table is not signed by a trusted key, or its
+ *                       columns disagree with its signed note or the chain hash recomputed at its size
  */
 import { openCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { canonicalHash } from '../core/canonical-json.js';
@@ -228,7 +229,7 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
         const cosigners = cosignersFor(c.sink);
         if (cosigners.length === 0) continue;
         if (!hasValidCosignature(`${row.note}${c.line}`, cosigners)) {
-          add({ seq: verified.size, size: verified.size, reason: 'checkpoint_edited', message: `${label} (size ${verified.size}): the cosignature stored for ${c.sink} does not verify under its witness key` });
+          add({ seq: verified.size, size: verified.size, reason: 'invalid_cosignature', message: `${label} (size ${verified.size}): the cosignature stored for ${c.sink} does not verify under its witness key` });
         }
       }
     }
@@ -401,12 +402,14 @@ function openRow(row: CheckpointRow, verifiers: readonly NoteVerifier[], add: Ad
     throw err;
   }
   if (verified.checkpoint.origin !== row.origin || verified.size !== row.size || !equalBytes(verified.root, row.root)) {
+    // Named by the row's own size: that is where the reader of the table was misled.
     add({
-      seq: verified.size,
-      size: verified.size,
+      seq: row.size,
+      size: row.size,
       reason: 'checkpoint_edited',
-      message: `${label}: its origin, size or root column differs from its signed note (size ${verified.size})`,
+      message: `${label}: its origin, size or root column differs from its signed note (origin ${verified.checkpoint.origin}, size ${verified.size})`,
     });
+    return null;
   }
   return verified;
 }

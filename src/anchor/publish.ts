@@ -15,6 +15,7 @@ import type { CheckpointRecord, Ledger } from '../ledger/ledger.js';
 import { raiseAlert, type Alert } from './alerts.js';
 import { redactSpec, sinkFailed, withRetry, type RetryOptions } from './retry.js';
 import { installAnchoring, jsonColumn } from './schema.js';
+import { signedChainHash } from './verify-sinks.js';
 import { openSink, type SinkOptions } from './sinks/index.js';
 import type { ConflictReason, PublishOutcome, PublishRecord, Sink } from './sinks/sink.js';
 
@@ -181,6 +182,12 @@ function checkedRecord(cp: CheckpointRow, verifiers: readonly NoteVerifier[]): P
   }
   if (checkpoint.origin !== cp.origin || checkpoint.size !== cp.size || !equalBytes(checkpoint.rootHash, cp.root)) {
     throw new SealtrailError('integrity_failure', `checkpoint ${cp.id} (size ${cp.size}) was not published: its origin, size or root column differs from its signed note; the checkpoints table was edited`, {
+      details: { checkpoint_id: cp.id, size: cp.size },
+    });
+  }
+  const signedChain = signedChainHash(checkpoint);
+  if (signedChain !== null && !equalBytes(signedChain, cp.chain_hash)) {
+    throw new SealtrailError('integrity_failure', `checkpoint ${cp.id} (size ${cp.size}) was not published: its chain_hash column differs from the chain hash its note commits to; the checkpoints table was edited`, {
       details: { checkpoint_id: cp.id, size: cp.size },
     });
   }

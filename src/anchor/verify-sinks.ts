@@ -121,6 +121,8 @@ export interface RecomputedStates {
 interface Verified {
   size: number;
   root: Buffer;
+  /** The chain hash the signed note commits to (sealtrail-chain-hash extension line), when it has one. */
+  chainHash: Buffer | null;
   checkpoint: Checkpoint;
 }
 
@@ -292,6 +294,7 @@ function mismatchAt(cp: Verified, chainHashHex: string | null, headSize: number,
   const state = states.get(cp.size);
   if (!state) return { kind: 'missing', seq: missingSeq ?? cp.size };
   if (!equalBytes(state.root, cp.root)) return { kind: 'Merkle root' };
+  if (cp.chainHash !== null && !equalBytes(state.chainHash, cp.chainHash)) return { kind: 'chain hash' };
   if (chainHashHex !== null && state.chainHash.toString('hex') !== chainHashHex.toLowerCase()) return { kind: 'chain hash' };
   return null;
 }
@@ -393,7 +396,7 @@ function openRow(row: CheckpointRow, verifiers: readonly NoteVerifier[], add: Ad
   let verified: Verified;
   try {
     const { checkpoint } = openCheckpoint(row.note, verifiers);
-    verified = { size: checkpoint.size, root: checkpoint.rootHash, checkpoint };
+    verified = { size: checkpoint.size, root: checkpoint.rootHash, chainHash: signedChainHash(checkpoint), checkpoint };
   } catch (err) {
     if (isSealtrailError(err, 'invalid_signature') || isSealtrailError(err, 'invalid_note')) {
       add({ seq: row.size, size: row.size, reason: 'checkpoint_edited', message: `${label}: its note is not a checkpoint signed by a trusted key (${err.message})` });
@@ -414,6 +417,15 @@ function openRow(row: CheckpointRow, verifiers: readonly NoteVerifier[], add: Ad
   return verified;
 }
 
+/**
+ * The chain hash a checkpoint's signed text commits to. core/checkpoint.ts parses sealtrail's
+ * chain-hash extension line into `chainHash` where that is supported; older notes have none.
+ */
+export function signedChainHash(checkpoint: Checkpoint): Buffer | null {
+  const value = (checkpoint as Checkpoint & { chainHash?: unknown }).chainHash;
+  return Buffer.isBuffer(value) && value.length === 32 ? value : null;
+}
+
 function where(record: SinkRecord): string {
   return `record ${record.position} (seq ${record.seq})`;
 }
@@ -424,7 +436,7 @@ function openRecord(record: SinkRecord, verifiers: readonly NoteVerifier[], add:
     if (checkpoint.size !== record.seq) {
       add({ seq: record.seq, size: checkpoint.size, reason: 'sink_edited', message: `${where(record)} claims seq ${record.seq} but its signed checkpoint is for size ${checkpoint.size}` });
     }
-    return { size: checkpoint.size, root: checkpoint.rootHash, checkpoint };
+    return { size: checkpoint.size, root: checkpoint.rootHash, chainHash: signedChainHash(checkpoint), checkpoint };
   } catch (err) {
     if (isSealtrailError(err, 'invalid_signature') || isSealtrailError(err, 'invalid_note')) {
       add({ seq: record.seq, size: record.seq, reason: err.code as 'invalid_signature' | 'invalid_note', message: `${where(record)}: ${err.message}` });

@@ -22,6 +22,9 @@ import { generateCosignerKey, CosignatureVerifier } from '../../src/core/cosigna
 import { signatureLine } from '../../src/core/note.js';
 import { openLedger, type Ledger } from '../../src/ledger/ledger.js';
 import type { EntryRow, Store } from '../../src/store/store.js';
+import Database from 'better-sqlite3';
+import { resolveConfig } from '../../src/cli/config.js';
+import { SealtrailError } from '../../src/core/errors.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
 import { FAST_RETRY, appendEvents, logKeys, seededLedger, startTestWitness, type TestWitness } from './helpers.js';
 
@@ -366,5 +369,37 @@ describe('sinks that cannot be read are findings', () => {
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const hook = `webhook:http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     assert.deepEqual(brief((await verify([hook])).findings), ['sink_unreadable@null']);
+  });
+});
+
+describe('a witness that forgot the log, and the witnessVkeys setting', () => {
+  it('a witness holding nothing for a log it acknowledged is sink_incomplete', async () => {
+    const keys = logKeys();
+    const ledger = await ledgerOf(await BACKENDS[0]!.freshUrl(), 5);
+    const w = await witness([keys.verifierKey]);
+    const opts = { retry: FAST_RETRY, witnessKeys: [w.witnessKey] };
+    assert.ok((await issueCheckpoint(ledger, keys.signer, { sinks: [`witness:${w.url}`], ...opts })).publish.ok);
+    const state = new Database(w.statePath);
+    state.prepare('DELETE FROM witness_state').run();
+    state.close();
+    const report = await verifyAgainstSinks(ledger, { sinks: [`witness:${w.url}`], vkeys: [keys.verifierKey], ...opts });
+    assert.deepEqual(brief(report.findings), ['sink_incomplete@5']);
+  });
+
+  it('comes from --witness-vkey, SEALTRAIL_WITNESS_VKEYS or the config file, with its source; a bad value names the key', () => {
+    const cwd = tempDir();
+    const vkey = generateCosignerKey('witness.example/w1').verifierKey;
+    const bound = `${vkey}@https://witness.example/w1/`;
+    writeFileSync(join(cwd, 'sealtrail.config.json'), JSON.stringify({ witnessVkeys: [vkey] }));
+    const fromFile = resolveConfig({ flags: {}, env: {}, cwd });
+    assert.deepEqual([fromFile.witnessVkeys, fromFile.sources.witnessVkeys], [[vkey], 'file']);
+    const fromEnv = resolveConfig({ flags: {}, env: { SEALTRAIL_WITNESS_VKEYS: `${vkey}, ${bound}` }, cwd });
+    assert.deepEqual([fromEnv.witnessVkeys, fromEnv.sources.witnessVkeys], [[vkey, bound], 'env']);
+    const fromFlag = resolveConfig({ flags: { witnessVkey: [bound] }, env: { SEALTRAIL_WITNESS_VKEYS: vkey }, cwd });
+    assert.deepEqual([fromFlag.witnessVkeys, fromFlag.sources.witnessVkeys], [[bound], 'flag']);
+    assert.throws(
+      () => resolveConfig({ flags: {}, env: { SEALTRAIL_WITNESS_VKEYS: `${vkey}@ftp://x` }, cwd }),
+      (err: unknown) => err instanceof SealtrailError && err.code === 'config_invalid' && /SEALTRAIL_WITNESS_VKEYS/.test(err.message),
+    );
   });
 });

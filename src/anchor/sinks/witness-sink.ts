@@ -104,7 +104,6 @@ export class WitnessSink implements Sink {
 
   async read(ctx: ReadContext): Promise<SinkContents> {
     const contents: SinkContents = { records: [], problems: [], readable: true };
-    let found = 0;
     for (const origin of ctx.origins) {
       let res: { status: number; text: string };
       try {
@@ -120,7 +119,6 @@ export class WitnessSink implements Sink {
         contents.problems.push({ seq: null, reason: 'sink_unreadable', message: `witness ${redactSpec(this.base)} answered ${res.status} when asked for its checkpoint of ${origin}` });
         continue;
       }
-      found++;
       try {
         const checkpoint = parseCheckpoint(parseNote(res.text).text);
         contents.records.push({ seq: checkpoint.size, chainHash: null, appendedAt: null, note: res.text, position: contents.records.length + 1 });
@@ -128,7 +126,6 @@ export class WitnessSink implements Sink {
         contents.problems.push({ seq: null, reason: 'sink_unreadable', message: `witness ${redactSpec(this.base)} returned an unreadable checkpoint for ${origin}` });
       }
     }
-    if (found === 0 && contents.readable) contents.absent = true;
     return contents;
   }
 

@@ -125,7 +125,7 @@ export function register(program: Command, withContext: WithContext): void {
       withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const vkeys = opts.vkey ?? ctx.config.vkeys;
-          if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys, ctx.config.witnessVkeys);
+          if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys);
           const trusted = opts.trusted === undefined ? undefined : parseTrustedState(readFileSync(opts.trusted, 'utf8'), vkeys.map((k) => NoteVerifier.fromKey(k)));
           const head = await ledger.head();
           const progress = createProgress({ label: 'verify', total: head.size });
@@ -212,9 +212,9 @@ export function register(program: Command, withContext: WithContext): void {
     );
 }
 
-async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[], witnessKeys: string[]): Promise<ExitStatus> {
+async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
   if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
-  const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys });
+  const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: ctx.config.witnessVkeys });
   const human = () =>
     report.ok
       ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`

@@ -299,6 +299,8 @@ for (const backend of BACKENDS) {
       await s.ledger.store.run('UPDATE checkpoints SET cosignatures = ? WHERE id = ?', [JSON.stringify([{ sink: stored[0]!.sink, line: forgedLine }]), row!.id]);
       const report = await s.verify();
       assert.deepEqual(brief(report.findings), ['table:invalid_cosignature@8']);
+      await s.ledger.store.run('UPDATE checkpoints SET cosignatures = ? WHERE id = ?', [JSON.stringify([{ sink: stored[0]!.sink, line: 'not a signature line' }]), row!.id]);
+      assert.deepEqual(brief((await s.verify()).findings), ['table:invalid_cosignature@8'], 'garbage is a finding, not a crash');
     });
 
     it('publishing never lets an edited or unsigned row leave the database', async () => {

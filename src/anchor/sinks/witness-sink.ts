@@ -163,9 +163,15 @@ export function parseWitnessKey(entry: string): { vkey: string; url: string | nu
   return at < 0 ? { vkey: text, url: null } : { vkey: text.slice(0, at), url: text.slice(at + 1) };
 }
 
-/** True when `noteText` carries a cosignature that verifies under one of `verifiers`. */
+/** True when `noteText` is a well-formed note carrying a cosignature that verifies under one of `verifiers`. */
 export function hasValidCosignature(noteText: string, verifiers: readonly CosignatureVerifier[]): boolean {
-  const { text, signatures } = parseNote(noteText);
+  let note;
+  try {
+    note = parseNote(noteText);
+  } catch {
+    return false;
+  }
+  const { text, signatures } = note;
   const message = Buffer.from(text, 'utf8');
   return signatures.some((sig) => verifiers.some((v) => v.name === sig.name && v.keyId === sig.keyId && v.verify(message, sig.signature)));
 }

@@ -2,7 +2,7 @@
 export { SIGNING_KEY_ENV, loadCosigner, loadSigners, readKeyFile, writeKeyFile } from './keys.js';
 export type { SignerSource } from './keys.js';
 export { installAnchoring } from './schema.js';
-export { ALERT_EVENT_KIND, alertKey, listAlerts, raiseAlert } from './alerts.js';
+export { ALERT_EVENT_KIND, ALERT_FIELDS, alertKey, deliverAlerts, listAlerts, raiseAlert, validateAlertTable, type AlertTable } from './alerts.js';
 export type { Alert, AlertInput, AlertSeverity } from './alerts.js';
 export { checkpointCosignatures, issueCheckpoint, publishPending } from './publish.js';
 export type { PublishOptions, PublishReport, SinkPublishResult } from './publish.js';

@@ -8,7 +8,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { SealtrailError } from '../core/errors.js';
+import { validateAlertTable, type AlertTable } from '../anchor/alerts.js';
+import { isSealtrailError, SealtrailError } from '../core/errors.js';
 
 export const CONFIG_FILE_NAME = 'sealtrail.config.json';
 
@@ -23,6 +24,10 @@ export interface MonitorConfig {
   webhook?: string;
   /** Alert when a sink's newest checkpoint is older than this duration. */
   sinkMaxAge?: string;
+  /** Rolling sweep: entries of the old ledger verified per cycle instead of the whole ledger. */
+  sweep?: number;
+  /** An existing table of the operator's every alert is additionally inserted into. */
+  alertTable?: AlertTable;
 }
 
 export interface Settings {
@@ -141,7 +146,7 @@ const SETTINGS: SettingTable = {
   },
 };
 
-const MONITOR_KEYS: readonly (keyof MonitorConfig)[] = ['interval', 'window', 'stateFile', 'webhook', 'sinkMaxAge'];
+const MONITOR_KEYS: readonly (keyof MonitorConfig)[] = ['interval', 'window', 'stateFile', 'webhook', 'sinkMaxAge', 'sweep', 'alertTable'];
 
 function monitorDefaults(baseDir: string): MonitorConfig {
   return { interval: '1h', window: '24h', stateFile: resolve(baseDir, '.sealtrail', 'monitor-state.json') };
@@ -435,7 +440,23 @@ function validateMonitor(value: unknown, origin: Origin, key: string): MonitorCo
   if (value['sinkMaxAge'] !== undefined) {
     monitor.sinkMaxAge = validateDuration(value['sinkMaxAge'], origin, `${key}.sinkMaxAge`);
   }
+  if (value['sweep'] !== undefined) monitor.sweep = validatePositiveInteger(value['sweep'], origin, `${key}.sweep`);
+  if (value['alertTable'] !== undefined) monitor.alertTable = validateAlertTableSetting(value['alertTable'], origin, `${key}.alertTable`);
   return monitor;
+}
+
+function validateAlertTableSetting(value: unknown, origin: Origin, key: string): AlertTable {
+  if (!isPlainObject(value)) invalid(origin, key, `must be an object { table, columns? }, got ${describe(value)}`);
+  const unknown = Object.keys(value).filter((k) => k !== 'table' && k !== 'columns');
+  if (unknown.length > 0) invalid(origin, key, `has unknown key ${unknown.map((k) => `"${k}"`).join(', ')} (known: table, columns)`);
+  if (typeof value['table'] !== 'string') invalid(origin, key, `needs "table", a table name`);
+  if (value['columns'] !== undefined && !isPlainObject(value['columns'])) invalid(origin, `${key}.columns`, `must be an object of alert field -> column name`);
+  try {
+    return validateAlertTable({ table: value['table'], ...(value['columns'] ? { columns: value['columns'] as AlertTable['columns'] } : {}) });
+  } catch (err) {
+    if (isSealtrailError(err)) invalid(origin, key, err.message);
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ export const ERROR_CATALOGUE = {
   // anchoring
   sink_failed: { exit: 2, http: 502 },
   witness_conflict: { exit: 1, http: 409 },
+  alert_table_failed: { exit: 2, http: 502 },
   // task audit
   spool_failed: { exit: 2, http: 500 },
   // fallback

@@ -13,6 +13,8 @@ export interface TrustedState {
   root: Buffer;
   /** Absent when the trusted state is a checkpoint (checkpoints commit to the Merkle root only). */
   chainHash?: Buffer;
+  /** The compact-range frontier at `size`, when the holder recomputed it (lets a verifier start there). */
+  frontier?: Buffer[];
 }
 
 /** Parses `sealtrail head --json` output or a checkpoint note (signature checked when verifiers are given). */

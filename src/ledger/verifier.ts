@@ -45,6 +45,8 @@ export interface VerifyOptions {
   workers?: number;
   /** log2 of the leaves per segment (default 16); a tuning knob, also used by tests to force many segments. */
   segmentLog2?: number;
+  /** Start right after `trusted.size` (from the trusted frontier when it carries one) instead of reading the prefix. */
+  skipPrefix?: boolean;
 }
 
 export interface VerifyReport {
@@ -52,7 +54,16 @@ export interface VerifyReport {
   checked: number;
   from: number;
   to: number;
+  /** The size the verifier recomputed the chain and tree up to. */
   size: number;
+  /** The chain hash it recomputed at `size` (genesis for 0). */
+  chainHash: Buffer;
+  /** The Merkle root it recomputed at `size`; null when it could not rebuild the tree. */
+  root: Buffer | null;
+  /** The compact-range frontier it recomputed at `size`; null when it could not rebuild the tree. */
+  frontier: Buffer[] | null;
+  /** The size `ledger_head` claims. */
+  headSize: number;
   divergence: Divergence | null;
 }
 
@@ -75,9 +86,9 @@ export async function verifyLedger(store: Store, options: VerifyOptions = {}, ur
   const lastStored = Number(maxRow[0]?.m ?? 0);
   // Rows past the head (a phantom tail) are verified too: they must not exist at all.
   const end = Math.max(head.size, lastStored);
-  const from = options.from ?? (trusted && trusted.size > 0 ? trusted.size + 1 : 1);
+  const from = options.from ?? (trusted && trusted.size > 0 && options.skipPrefix !== false ? trusted.size + 1 : 1);
   const to = Math.min(options.to ?? end, end);
-  const report: VerifyReport = { ok: true, checked: 0, from, to, size: head.size, divergence: null };
+  const report: VerifyReport = { ok: true, checked: 0, from, to, size: from - 1, chainHash: GENESIS_HASH, root: null, frontier: null, headSize: head.size, divergence: null };
   try {
     if (trusted && trusted.size > head.size) {
       // The ledger is shorter than a state it once had: cut off, or rolled back.
@@ -127,6 +138,10 @@ export async function verifyLedger(store: Store, options: VerifyOptions = {}, ur
       if (s.nextSeq <= s.to) break;
     }
     if (expected <= to) diverge(expected, expected > lastStored ? 'truncated' : 'seq_gap');
+    report.size = expected - 1;
+    report.chainHash = prev;
+    report.root = range ? range.root() : null;
+    report.frontier = range ? range.frontier() : null;
     if (to === end && range && !range.root().equals(head.root)) diverge(head.size, 'root_mismatch');
   } catch (err) {
     if (!(err instanceof Diverged)) throw err;
@@ -154,7 +169,8 @@ async function startingState(store: Store, from: number, trusted: TrustedState |
   const prevHash = row.chain_hash;
   let range: CompactRange | null = null;
   try {
-    range = await loadFrontier((keys) => store.readNodes(keys), before);
+    range =
+      trusted?.frontier && trusted.size === before ? CompactRange.fromFrontier(before, trusted.frontier) : await loadFrontier((keys) => store.readNodes(keys), before);
   } catch {
     range = null;
   }

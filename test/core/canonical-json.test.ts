@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { createRequire } from 'node:module';
 import { canonicalHash, canonicalize, eventHash, parseJson } from '../../src/core/canonical-json.js';
 import { isSealtrailError, type ErrorCode } from '../../src/core/errors.js';

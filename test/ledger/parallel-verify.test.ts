@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLedger, headToJson } from '../../src/ledger/ledger.js';

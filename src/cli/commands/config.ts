@@ -54,5 +54,7 @@ function renderConfig(config: ResolvedConfig): string {
     `  stateFile      ${m.stateFile}`,
     `  webhook        ${m.webhook ?? 'not set'}`,
     `  sinkMaxAge     ${m.sinkMaxAge ?? 'not set'}`,
+    `  sweep          ${m.sweep ?? 'not set (whole ledger every cycle)'}`,
+    `  alertTable     ${m.alertTable ? m.alertTable.table : 'not set'}`,
   ].join('\n');
 }

@@ -19,6 +19,7 @@ import {
   type Tx,
 } from '../store.js';
 import { isoFromMicros } from '../timestamps.js';
+import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
 
 /** The advisory lock every ledger writer takes (TypeScript and PL/pgSQL alike). Documented in docs/spec.md. */
 export const LEDGER_LOCK_KEY = 7_304_041_771_292_001n;
@@ -28,8 +29,12 @@ const NUMERIC_OID = 1700;
 
 const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    // seq, sizes and ids fit in a double; every other bigint is returned as text by callers who care.
-    if (oid === INT8_OID) return (v: string) => Number(v);
+    // seq, sizes and ids fit in a double; a value beyond 2^53 comes back exact, as a bigint.
+    if (oid === INT8_OID)
+      return (v: string) => {
+        const n = Number(v);
+        return Number.isSafeInteger(n) ? n : BigInt(v);
+      };
     if (oid === NUMERIC_OID) return (v: string) => v;
     return pg.types.getTypeParser(oid, format as 'text');
   },
@@ -97,6 +102,7 @@ export function openPostgresStore(url: string, options: { poolSize?: number } = 
 type Client = pg.PoolClient | pg.Pool;
 
 async function q<T extends Row>(client: Client, location: string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<T>> {
+  assertStorableParams(params);
   try {
     return await client.query<T>(sql, params as unknown[] | undefined);
   } catch (err) {
@@ -143,6 +149,12 @@ export class PostgresStore implements Store {
       throw mapPgError(err, this.location);
     }
     let broken = false;
+    // A connection lost between two statements is reported by the next one; the client's own
+    // 'error' event must not crash the process meanwhile.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await q(client, this.location, 'BEGIN');
       if (lock) await q(client, this.location, 'SELECT pg_advisory_xact_lock($1)', [LEDGER_LOCK_KEY.toString()]);
@@ -157,6 +169,7 @@ export class PostgresStore implements Store {
       }
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -186,6 +199,11 @@ export class PostgresStore implements Store {
       },
       async insertEntries(rows) {
         if (rows.length === 0) return;
+        for (const r of rows) {
+          assertStorableText(r.kind, 'an event kind');
+          assertStorableText(r.pk, 'an event pk');
+          if (r.payload !== null) assertStorableText(r.payload, 'a payload');
+        }
         // Hashes travel as one binary bytea per column and text as JSON arrays: node-postgres would
         // otherwise hex-encode and escape every element of a text array literal.
         await q(
@@ -254,6 +272,7 @@ export class PostgresStore implements Store {
   }
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
+    assertBatchSize(batchSize);
     let next = from;
     while (next <= to) {
       const res = await q(this.pool, this.location, `SELECT ${ENTRY_COLUMNS} FROM audit_chain WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [

@@ -21,6 +21,7 @@ import {
   type Tx,
 } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
+import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
 import { isoFromMicros, microsFromIso } from '../timestamps.js';
 
 type Db = Database.Database;
@@ -67,6 +68,7 @@ function mutexForFile(file: string): AsyncMutex {
 
 function bind(params: readonly SqlValue[] | undefined): unknown[] {
   if (!params) return [];
+  assertStorableParams(params);
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 }
 
@@ -96,6 +98,8 @@ export class SqliteStore implements Store {
    */
   private readonly mutex: AsyncMutex;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Callers' own statements: 64-bit integers read exactly (bigint beyond 2^53), not rounded. */
+  private readonly callerStatements = new Map<string, Database.Statement>();
   private savepointCounter = 0;
   private inTransaction = false;
 
@@ -114,17 +118,34 @@ export class SqliteStore implements Store {
     return stmt;
   }
 
+  private prepareCallers(sql: string): Database.Statement {
+    let stmt = this.callerStatements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      if (stmt.reader) stmt.safeIntegers(true);
+      this.callerStatements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   private querySync<T extends Row>(sql: string, params?: readonly SqlValue[]): T[] {
-    const stmt = this.prepare(sql);
+    const stmt = this.prepareCallers(sql);
     if (!stmt.reader) {
       stmt.run(...bind(params));
       return [];
     }
-    return stmt.all(...bind(params)) as T[];
+    const rows = stmt.all(...bind(params)) as Row[];
+    for (const row of rows) {
+      for (const key in row) {
+        const v = row[key];
+        if (typeof v === 'bigint') row[key] = exactInteger(v);
+      }
+    }
+    return rows as T[];
   }
 
   private runSync(sql: string, params?: readonly SqlValue[]): number {
-    return this.prepare(sql).run(...bind(params)).changes;
+    return this.prepareCallers(sql).run(...bind(params)).changes;
   }
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
@@ -168,38 +189,44 @@ export class SqliteStore implements Store {
   private txHandle(): Tx {
     const ledger: LedgerTxOps = {
       head: async () => {
-        return this.headSync();
+        return this.wrap(() => this.headSync());
       },
-      findByKeys: async (keys) => {
-        const found = new Map<string, EntryRow>();
-        const stmt = this.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
-        for (const { kind, pk } of keys) {
-          const row = stmt.get(kind, pk) as Row | undefined;
-          if (row) found.set(entryKey(kind, pk), toEntry(row));
-        }
-        return found;
-      },
-      insertEntries: async (rows) => {
-        const stmt = this.prepare(
-          'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        );
+      findByKeys: async (keys) =>
         this.wrap(() => {
+          const found = new Map<string, EntryRow>();
+          const stmt = this.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
+          for (const { kind, pk } of keys) {
+            assertStorableText(kind, 'an event kind');
+            assertStorableText(pk, 'an event pk');
+            const row = stmt.get(kind, pk) as Row | undefined;
+            if (row) found.set(entryKey(kind, pk), toEntry(row));
+          }
+          return found;
+        }),
+      insertEntries: async (rows) => {
+        this.wrap(() => {
+          const stmt = this.prepare(
+            'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          );
           for (const r of rows) {
+            assertStorableText(r.kind, 'an event kind');
+            assertStorableText(r.pk, 'an event pk');
+            if (r.payload !== null) assertStorableText(r.payload, 'a payload');
             stmt.run(r.seq, r.kind, r.pk, r.eventHash, r.prevHash, r.chainHash, isoFromMicros(r.appendedAtMicros), r.payload);
           }
         });
       },
       insertNodes: async (nodes: readonly MerkleNode[]) => {
-        const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
         this.wrap(() => {
+          const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
           for (const n of nodes) stmt.run(n.level, n.index, n.hash);
         });
       },
       readNodes: async (keys) => {
-        return this.readNodesSync(keys);
+        return this.wrap(() => this.readNodesSync(keys));
       },
       writeHead: async (head: HeadRow) => {
-        this.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]);
+        this.wrap(() => this.prepare('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1').run(head.size, head.chainHash, head.root));
       },
     };
     return {
@@ -209,14 +236,16 @@ export class SqliteStore implements Store {
       run: async (sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.runSync(sql, params)),
       savepoint: async <T>(fn: () => Promise<T>) => {
         const name = `sp_${++this.savepointCounter}`;
-        this.db.exec(`SAVEPOINT ${name}`);
+        this.wrap(() => this.db.exec(`SAVEPOINT ${name}`));
         try {
           const result = await fn();
-          this.db.exec(`RELEASE ${name}`);
+          this.wrap(() => this.db.exec(`RELEASE ${name}`));
           return result;
         } catch (err) {
-          this.db.exec(`ROLLBACK TO ${name}`);
-          this.db.exec(`RELEASE ${name}`);
+          this.wrap(() => {
+            this.db.exec(`ROLLBACK TO ${name}`);
+            this.db.exec(`RELEASE ${name}`);
+          });
           throw err;
         }
       },
@@ -248,10 +277,13 @@ export class SqliteStore implements Store {
   }
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
+    assertBatchSize(batchSize);
     // Raw rows (arrays, no per-row key objects): this is the verification hot path.
-    const stmt = this.db
-      .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
-      .raw(true);
+    const stmt = this.wrap(() =>
+      this.db
+        .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
+        .raw(true),
+    );
     let next = from;
     while (next <= to) {
       const rows = await this.mutex.run(async () => this.wrap(() => stmt.all(next, to, batchSize) as unknown[][]));
@@ -303,6 +335,10 @@ function mapSqliteError(err: unknown, location: string): unknown {
       return new SealtrailError('schema_missing', `${e.message} in ${location}; run \`sealtrail init\``, { cause: err });
     }
     return new SealtrailError('database_error', `SQLite error: ${e.message}`, { cause: err, details: { sqlite: e.code } });
+  }
+  // better-sqlite3 refuses some values before SQLite sees them (an integer beyond 64 bits).
+  if (err instanceof RangeError && /bound|bind/i.test(err.message)) {
+    return new SealtrailError('database_error', `SQLite cannot store the value: ${err.message}`, { cause: err });
   }
   return err;
 }

@@ -52,6 +52,8 @@ export interface MonitorOptions {
   sinks?: readonly string[];
   /** Trusted log verifier keys for sink records (default: the signers' keys). */
   vkeys?: readonly string[];
+  /** Witness cosigner keys (`--witness-vkey`); a witness sink without one is a failed sink and a finding. */
+  witnessKeys?: readonly string[];
   /** When given, the monitor issues checkpoints when due. */
   signers?: NoteSigner[];
   origin?: string;
@@ -173,7 +175,8 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
   const vkeys = options.vkeys && options.vkeys.length > 0 ? options.vkeys : (options.signers ?? []).map((s) => s.verifierKey);
   if (sinks.length > 0 && vkeys.length > 0) {
     try {
-      report.sinks = await verifyAgainstSinks(ledger, { sinks, vkeys, retry: options.retry });
+      // allowNeverPublished: a sink added to the configuration is published to right after this check.
+      report.sinks = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: options.witnessKeys ?? [], allowNeverPublished: true, retry: options.retry });
       for (const f of report.sinks.findings) {
         found.push({
           ...critical('sinks', f.reason, f.seq, f.message),
@@ -292,11 +295,19 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
 /** Issues a checkpoint when one is due (with signing keys), else publishes what sinks missed. */
 async function checkpointAndPublish(ledger: Ledger, options: MonitorOptions, sinks: readonly string[], now: Date, report: CycleReport, state: MonitorState): Promise<void> {
   if (options.signers && options.signers.length > 0 && (await checkpointDue(ledger, options.intervalMs, now))) {
-    const issued = await issueCheckpoint(ledger, options.signers, { sinks, retry: options.retry, ...(options.origin ? { origin: options.origin } : {}) });
+    const issued = await issueCheckpoint(ledger, options.signers, {
+      sinks,
+      vkeys: options.vkeys ?? [],
+      witnessKeys: options.witnessKeys ?? [],
+      retry: options.retry,
+      ...(options.origin ? { origin: options.origin } : {}),
+    });
     report.checkpoint = { size: issued.checkpoint.size, id: issued.checkpoint.id };
     report.publish = issued.publish;
   } else if (sinks.length > 0) {
-    report.publish = await publishPending(ledger, sinks, { retry: options.retry });
+    // Pending rows are published only if their notes verify under the trusted log keys.
+    const vkeys = [...(options.vkeys ?? []), ...(options.signers ?? []).map((s) => s.verifierKey)];
+    report.publish = await publishPending(ledger, sinks, { vkeys, witnessKeys: options.witnessKeys ?? [], retry: options.retry });
   }
   if (!report.publish) return;
   report.alerts.push(...report.publish.alerts);

@@ -41,6 +41,11 @@ export interface Settings {
   sinks: string[];
   /** Verifier keys (C2SP note vkeys) trusted when verifying checkpoints. */
   vkeys: string[];
+  /**
+   * Witness cosigner keys (C2SP tlog-cosignature vkeys), each `<vkey>` (bound to the witness
+   * sink whose URL without scheme is the key's name) or `<vkey>@<witness-url>`.
+   */
+  witnessVkeys: string[];
   monitor: MonitorConfig;
 }
 
@@ -123,6 +128,16 @@ const SETTINGS: SettingTable = {
     fromString: splitList,
     validate: (value, origin, key) =>
       validateStringList(value, origin, key).map((vkey, i) => validateVerifierKey(vkey, origin, `${key}[${i}]`)),
+    defaultValue: () => [],
+  },
+  witnessVkeys: {
+    key: 'witnessVkeys',
+    flag: 'witnessVkey',
+    flagName: '--witness-vkey',
+    env: 'SEALTRAIL_WITNESS_VKEYS',
+    fromString: splitList,
+    validate: (value, origin, key) =>
+      validateStringList(value, origin, key).map((entry, i) => validateWitnessKey(entry, origin, `${key}[${i}]`)),
     defaultValue: () => [],
   },
   monitor: {
@@ -399,6 +414,17 @@ function validateVerifierKey(vkey: string, origin: Origin, key: string): string 
     invalid(origin, key, `must be a verifier key of the form <name>+<key id hex>+<base64 key>, got ${describe(text)}`);
   }
   return text;
+}
+
+/** `<vkey>` or `<vkey>@<http(s) URL>`: the split is at the first `@` that starts a URL. */
+function validateWitnessKey(entry: string, origin: Origin, key: string): string {
+  const text = entry.trim();
+  const at = text.search(/@https?:\/\//i);
+  const vkey = at < 0 ? text : text.slice(0, at);
+  if (!VERIFIER_KEY.test(vkey)) {
+    invalid(origin, key, `must be a witness verifier key <name>+<key id hex>+<base64 key>, optionally followed by @<witness URL>, got ${describe(redact(text))}`);
+  }
+  return at < 0 ? vkey : `${vkey}@${validateHttpUrl(text.slice(at + 1), origin, key)}`;
 }
 
 function validateMonitor(value: unknown, origin: Origin, key: string): MonitorConfig {

@@ -30,9 +30,9 @@ export class FileSink implements Sink {
     } catch (err) {
       if (isSealtrailError(err)) return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_unreadable', message: err.message }] };
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      // Nothing published yet; verifyAgainstSinks flags a sink that lost what it was given.
-      if (code === 'ENOENT') return { records: [], problems: [], readable: true };
-      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_unreadable', message: `cannot read ${this.path} (${code})` }] };
+      // verifyAgainstSinks decides whether a missing file is expected (nothing published yet) or a finding.
+      if (code === 'ENOENT') return { records: [], problems: [], readable: true, absent: true };
+      return { records: [], readable: false, problems: [{ seq: null, reason: 'sink_unreadable', message: `cannot read ${this.path} (${code})` }] };
     }
     return parseLog(text);
   }

@@ -9,14 +9,19 @@ import type { Sink } from './sink.js';
 import { WebhookSink } from './webhook-sink.js';
 import { WitnessSink } from './witness-sink.js';
 
-const FACTORIES: Record<string, (spec: string, target: string, options: RetryOptions) => Sink> = {
+export interface SinkOptions extends RetryOptions {
+  /** Witness cosigner keys (`--witness-vkey`), each bound to a witness sink by name or URL. */
+  witnessKeys?: readonly string[];
+}
+
+const FACTORIES: Record<string, (spec: string, target: string, options: SinkOptions) => Sink> = {
   file: (spec, target) => new FileSink(spec, resolve(target)),
   git: (spec, target) => new GitSink(spec, resolve(target)),
-  witness: (spec, target, options) => new WitnessSink(spec, httpUrl(spec, target), options),
+  witness: (spec, target, options) => new WitnessSink(spec, httpUrl(spec, target), options, options.witnessKeys ?? []),
   webhook: (spec, target, options) => new WebhookSink(spec, httpUrl(spec, target), options),
 };
 
-export function openSink(spec: string | Sink, options: RetryOptions = {}): Sink {
+export function openSink(spec: string | Sink, options: SinkOptions = {}): Sink {
   if (typeof spec !== 'string') return spec;
   const colon = spec.indexOf(':');
   const kind = colon > 0 ? spec.slice(0, colon) : '';

@@ -1,7 +1,7 @@
 /**
  * `webhook:<url>`: POSTs each checkpoint as JSON; a 2xx answer means the receiver has it.
- * Reading back is optional: a GET on the same URL may return the records it received (a JSON
- * array, or JSON Lines); a receiver that does not support it is reported as unreadable.
+ * Reading back: a GET on the same URL returns the records it received (a JSON array, or JSON
+ * Lines); a receiver that does not answer 200 is unreadable, which verification reports as a finding.
  */
 import { SealtrailError } from '../../core/errors.js';
 import { redact } from '../../core/redact.js';
@@ -48,9 +48,15 @@ export class WebhookSink implements Sink {
     try {
       res = await httpRequest(this.url, { method: 'GET', headers: { accept: 'application/json' } }, this.options);
     } catch (err) {
-      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_unreadable', message: (err as Error).message }] };
+      return { records: [], readable: false, problems: [{ seq: null, reason: 'sink_unreadable', message: (err as Error).message }] };
     }
-    if (res.status !== 200) return { records: [], problems: [], readable: false };
+    if (res.status !== 200) {
+      return {
+        records: [],
+        readable: false,
+        problems: [{ seq: null, reason: 'sink_unreadable', message: `webhook ${redact(this.url)} answered ${res.status} to GET: it cannot be read back, so nothing it holds can be checked` }],
+      };
+    }
     const contents: SinkContents = { records: [], problems: [], readable: true };
     const trimmed = res.text.trim();
     let items: unknown[];

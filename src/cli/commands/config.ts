@@ -24,7 +24,14 @@ function displayable(config: ResolvedConfig): ResolvedConfig {
   return {
     ...config,
     db: redact(config.db),
-    sinks: config.sinks.map(redact),
+    sinks: config.sinks.map((spec) => {
+      const colon = spec.indexOf(':');
+      return `${spec.slice(0, colon + 1)}${redact(spec.slice(colon + 1))}`;
+    }),
+    witnessVkeys: config.witnessVkeys.map((entry) => {
+      const at = entry.search(/@https?:\/\//i);
+      return at < 0 ? entry : `${entry.slice(0, at + 1)}${redact(entry.slice(at + 1))}`;
+    }),
     monitor,
   };
 }
@@ -41,6 +48,7 @@ function renderConfig(config: ResolvedConfig): string {
     `keyFile          ${config.keyFile ?? 'not set'}  ${from(config.sources.keyFile)}`,
     `sinks            ${list(config.sinks, config.sources.sinks)}`,
     `vkeys            ${list(config.vkeys, config.sources.vkeys)}`,
+    `witnessVkeys     ${list(config.witnessVkeys, config.sources.witnessVkeys)}`,
     `monitor          ${from(config.sources.monitor)}`,
     `  interval       ${m.interval}`,
     `  window         ${m.window}`,

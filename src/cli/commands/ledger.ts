@@ -186,6 +186,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--vkey <vkey...>', 'trusted verifier keys (for --trusted checkpoints and --against-sinks)')
     .option('--against-sinks', 'check every checkpoint published in the sinks against the ledger')
     .option('--sink <spec...>', 'sinks to check with --against-sinks (default: the configured sinks)')
+    .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink, <vkey> or <vkey>@<url> (default: config witnessVkeys)')
     .action(
       withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
@@ -279,10 +280,10 @@ export function register(program: Command, withContext: WithContext): void {
 
 async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
   if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
-  const report = await verifyAgainstSinks(ledger, { sinks, vkeys });
+  const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: ctx.config.witnessVkeys });
   const human = () =>
     report.ok
-      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) match the ledger`
+      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
       : [
           `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
           ...report.findings.map((f) => `  ${f.sink}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${f.message}`),

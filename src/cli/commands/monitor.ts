@@ -36,6 +36,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--key-file <path...>', 'signing key file(s): issue checkpoints when due')
     .option('--sink <spec...>', 'sinks to verify and publish to (default: config sinks)')
     .option('--vkey <vkey...>', "trusted verifier keys for sink records (default: config vkeys, else the signing keys')")
+    .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink, <vkey> or <vkey>@<url> (default: config witnessVkeys)')
     .option('--webhook <url>', 'POST every new alert here as JSON (default: config monitor.webhook)')
     .option('--sink-max-age <duration>', 'warn when a sink has no checkpoint newer than this (default: config monitor.sinkMaxAge)')
     .option('--alert-table <table>', "also insert every alert into this existing table (default: config monitor.alertTable)")
@@ -66,6 +67,7 @@ export function register(program: Command, withContext: WithContext): void {
               captureScan: opts.captureScan !== false,
               sinks: opts.sink ?? ctx.config.sinks,
               vkeys: opts.vkey ?? ctx.config.vkeys,
+              witnessKeys: ctx.config.witnessVkeys,
               signers,
               ...(webhook ? { webhook } : {}),
               ...(sinkMaxAge ? { sinkMaxAgeMs: parseDuration(sinkMaxAge) } : {}),

@@ -10,6 +10,8 @@ export type { EventInput } from './ledger/prepare-event.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './ledger/prepare-event.js';
 export type { VerifyOptions, VerifyReport, Divergence, DivergenceReason } from './ledger/verifier.js';
 export { parseTrustedState } from './ledger/trusted-state.js';
+export { REDACTION_EVENT_KIND } from './ledger/redaction.js';
+export type { RedactionResult } from './ledger/redaction.js';
 export { formatProofBundle, checkProofBundle } from './ledger/proof-bundle.js';
 export type { CheckedProof, CheckProofOptions } from './ledger/proof-bundle.js';
 export type { TrustedState, TrustedStateOptions } from './ledger/trusted-state.js';

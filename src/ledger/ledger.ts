@@ -14,6 +14,7 @@ import { isoFromMicros } from '../store/timestamps.js';
 import { Appender, type AppendedEntry } from './appender.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, prepareEvent, type EventInput } from './prepare-event.js';
 import { consistencyPath, inclusionPath, rootAt } from './prover.js';
+import { redactEntry, type RedactionResult } from './redaction.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from './verifier.js';
 
 export interface LedgerOptions {
@@ -159,6 +160,18 @@ export class Ledger {
     });
     const { entries, result } = await this.appender.enqueue(prepared, write && ((tx, appended) => write(tx, appended.map(toResult))));
     return { entries: entries.map(toResult), result: result as T };
+  }
+
+  /**
+   * Erases the payload of entry `seq` (an erasure request) in one transaction with a chained
+   * `sealtrail.redaction` event that names the entry's seq and event_hash and gives the reason.
+   * Hashes, chain and tree are untouched, so verification and proofs still hold. Refused, with
+   * nothing written: a seq outside the ledger (out_of_range), an entry already blank
+   * (already_redacted), a redaction event (not_redactable), an empty reason (invalid_argument).
+   */
+  redact(seq: number, reason: string): Promise<RedactionResult> {
+    this.assertOpen();
+    return redactEntry(this, seq, reason);
   }
 
   async head(): Promise<Head> {

@@ -1,5 +1,5 @@
 /**
- * The ledger commands: init, append, head, verify, prove, check-proof. Thin: parse, call the
+ * The ledger commands: init, append, redact, head, verify, prove, check-proof. Thin: parse, call the
  * library, print through ctx.out.
  */
 import { createReadStream, readFileSync } from 'node:fs';
@@ -95,6 +95,27 @@ export function register(program: Command, withContext: WithContext): void {
         } finally {
           await ledger.close();
         }
+      }),
+    );
+
+  program
+    .command('redact')
+    .description("erase an entry's payload (an erasure request), recorded by a chained sealtrail.redaction event; hashes and proofs stay valid")
+    .argument('<seq>', 'the entry to redact', positiveInt('seq'))
+    .requiredOption('--reason <text>', 'why (e.g. the erasure request it answers); chained with the redaction event')
+    .action(
+      withContext<{ reason: string }>(async (ctx, { command, opts }) => {
+        const seq = command.processedArgs[0] as number;
+        return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const r = await ledger.redact(seq, opts.reason);
+          ctx.out.result(`redacted seq ${r.seq} (event_hash ${r.eventHash.toString('hex')} kept); recorded as seq ${r.redaction.seq}`, {
+            seq: r.seq,
+            event_hash: r.eventHash.toString('hex'),
+            reason: r.reason,
+            redaction: entryJson(r.redaction),
+          });
+          return 0;
+        });
       }),
     );
 

@@ -8,7 +8,7 @@ import { SealtrailError } from '../core/errors.js';
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** kind and pk are identifiers, not data: keep them short enough to index. */
 const MAX_IDENTIFIER_BYTES = 1024;
-const FORBIDDEN_IDENTIFIER_CHARS = /[\0\p{Cs}]/u; // eslint-disable-line no-control-regex
+const FORBIDDEN_IDENTIFIER_CHARS = /[\0\p{Cs}]/u;
 
 export interface EventInput {
   kind: string;

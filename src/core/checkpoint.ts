@@ -101,7 +101,6 @@ export function openCheckpoint<V extends SignatureVerifier>(
   return { checkpoint: parseCheckpoint(note.text), note };
 }
 
-/** A line claiming to be the chain-hash extension (well-formed or not). */
 /**
  * Opens a log's checkpoint and checks that it names the log the caller trusts: its origin must be
  * `options.origin` when given, else the name of a log key that signed it (C2SP: the log's key
@@ -126,6 +125,7 @@ export function checkOrigin(origin: string, keyNames: readonly string[], expecte
   });
 }
 
+/** A line claiming to be the chain-hash extension (well-formed or not). */
 function isChainHashKeyword(line: string): boolean {
   return line === CHAIN_HASH_EXTENSION || line.startsWith(CHAIN_HASH_PREFIX);
 }

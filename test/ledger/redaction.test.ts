@@ -9,7 +9,7 @@ import { canonicalize } from '../../src/core/canonical-json.js';
 import { chainHash } from '../../src/core/chain.js';
 import { isSealtrailError, type ErrorCode } from '../../src/core/errors.js';
 import { verifyInclusion } from '../../src/core/merkle.js';
-import { installCapture } from '../../src/capture/capture.js';
+import { installCapture, watchTable } from '../../src/capture/capture.js';
 import { runCli } from '../../src/cli/program.js';
 import { openLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { REDACTION_EVENT_KIND } from '../../src/ledger/redaction.js';
@@ -212,6 +212,32 @@ describe('redaction with PostgreSQL capture installed', () => {
       assert.equal((await ledger.append('after', 'a', {})).seq, size + 3);
       const setting = await ledger.store.query<{ v: string | null }>("SELECT current_setting('sealtrail.maintenance', true) AS v");
       assert.notEqual(setting[0]!.v, 'on', 'maintenance is not left on');
+      assert.equal((await ledger.verify()).ok, true);
+    } finally {
+      await ledger.close();
+    }
+  });
+});
+
+describe('group commit with domain writes that chain events themselves (PostgreSQL)', () => {
+  it('a domain row inserted into a sync-watched table is chained after its own entry, and the group stays gap-free', async () => {
+    const ledger = await seeded(await BACKENDS[1]!.freshUrl(), 3);
+    try {
+      await installCapture(ledger.store);
+      await ledger.store.exec('CREATE TABLE orders (id INT PRIMARY KEY, what TEXT NOT NULL)');
+      await watchTable(ledger.store, 'orders');
+      const start = (await ledger.head()).size;
+      const plain = Array.from({ length: 10 }, (_, i) => ledger.append('plain', `p${i}`, { i }));
+      const domains = Array.from({ length: 4 }, (_, i) =>
+        ledger.appendWith([{ kind: 'order.created', pk: String(i), payload: { i } }], async (tx) => {
+          await tx.run('INSERT INTO orders (id, what) VALUES (?, ?)', [i, `order ${i}`]);
+        }),
+      );
+      await Promise.all([...plain, ...domains]);
+      const rows = (await rawRows(ledger)).slice(start);
+      assert.deepEqual(rows.map((r) => r.seq), Array.from({ length: 10 + 4 + 4 }, (_, i) => start + i + 1), 'gap-free');
+      assert.equal(rows.filter((r) => r.event_kind === 'orders').length, 4, 'every captured row chained');
+      assert.equal((await ledger.head()).size, start + 18);
       assert.equal((await ledger.verify()).ok, true);
     } finally {
       await ledger.close();

@@ -14,6 +14,8 @@ export const ERROR_CATALOGUE = {
   invalid_event: { exit: 2, http: 400 },
   payload_too_large: { exit: 2, http: 413 },
   duplicate_event: { exit: 2, http: 409 },
+  already_redacted: { exit: 2, http: 409 },
+  not_redactable: { exit: 2, http: 409 },
   out_of_range: { exit: 2, http: 404 },
   invalid_limit: { exit: 2, http: 400 },
   invalid_ref_type: { exit: 2, http: 400 },
@@ -31,7 +33,9 @@ export const ERROR_CATALOGUE = {
   invalid_note: { exit: 1, http: 422 },
   invalid_signature: { exit: 1, http: 422 },
   invalid_proof: { exit: 1, http: 422 },
+  origin_mismatch: { exit: 1, http: 422 },
   invalid_key: { exit: 2, http: 400 },
+  verifier_key_required: { exit: 2, http: 400 },
   key_unavailable: { exit: 2, http: 500 },
   // integrity
   integrity_failure: { exit: 1, http: 409 },

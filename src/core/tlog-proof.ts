@@ -79,17 +79,18 @@ export function parseTlogProof(text: string): TlogProof {
 /**
  * Opens the embedded checkpoint with the trusted verifiers (throws invalid_note /
  * invalid_signature as openNote does) and checks that leafHash is at index under its root.
- * ok is false when the inclusion proof does not hold; the caller still checks the origin.
+ * ok is false when the inclusion proof does not hold; the caller still checks the origin
+ * (checkOrigin with the names in verifiedBy).
  */
-export function verifyTlogProof(
+export function verifyTlogProof<V extends SignatureVerifier>(
   text: string,
   leafHash: Uint8Array,
-  verifiers: readonly SignatureVerifier[],
-): { ok: boolean; checkpoint: Checkpoint; index: number; extra?: Buffer } {
+  verifiers: readonly V[],
+): { ok: boolean; checkpoint: Checkpoint; index: number; verifiedBy: V[]; extra?: Buffer } {
   const proof = parseTlogProof(text);
-  const { checkpoint } = openCheckpoint(proof.checkpointNote, verifiers);
+  const { checkpoint, note } = openCheckpoint(proof.checkpointNote, verifiers);
   const ok = verifyInclusion(proof.index, checkpoint.size, leafHash, proof.inclusionProof, checkpoint.rootHash);
-  return { ok, checkpoint, index: proof.index, ...(proof.extra ? { extra: proof.extra } : {}) };
+  return { ok, checkpoint, index: proof.index, verifiedBy: note.verifiedBy, ...(proof.extra ? { extra: proof.extra } : {}) };
 }
 
 function malformed(message: string): SealtrailError {

@@ -130,12 +130,16 @@ export class Appender {
             result = await tx.savepoint(async () => {
               await tx.ledger.insertEntries(rows);
               await tx.ledger.insertNodes(nodes);
-              try {
-                return await domain(tx, entries);
-              } catch (error) {
-                domainError = { error };
-                throw error;
-              }
+              // The head is written before the domain write so database triggers it fires (sync capture)
+              // chain after these entries; their entries are picked up afterwards.
+              return withChainingDomain(tx, state, async () => {
+                try {
+                  return await domain(tx, entries);
+                } catch (error) {
+                  domainError = { error };
+                  throw error;
+                }
+              });
             });
           } catch (error) {
             // Only the unit's own domain write, rolled back to its savepoint, fails alone. Anything
@@ -176,6 +180,24 @@ export class Appender {
     const range = await loadFrontier((keys) => tx.ledger.readNodes(keys), head.size);
     return { size: head.size, chainHash: head.chainHash, range };
   }
+}
+
+/**
+ * Runs a domain write that may chain events itself: on PostgreSQL a capture trigger on a watched
+ * table, or the guard that records an UPDATE of audit_chain (a redaction) as a
+ * sealtrail.maintenance event, chains from ledger_head. So the head is brought up to date first,
+ * and the group continues from whatever the domain write left (`state` is updated).
+ */
+async function withChainingDomain<T>(tx: Tx, state: ChainState, write: () => Promise<T>): Promise<T> {
+  await tx.ledger.writeHead({ size: state.size, chainHash: state.chainHash, root: state.range.root() });
+  const result = await write();
+  const after = await tx.ledger.head();
+  if (after.size !== state.size) {
+    state.range = await loadFrontier((keys) => tx.ledger.readNodes(keys), after.size);
+    state.size = after.size;
+    state.chainHash = after.chainHash;
+  }
+  return result;
 }
 
 /** Chains one unit's events onto `state` (mutating it); throws before anything is written. */

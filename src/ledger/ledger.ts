@@ -14,6 +14,7 @@ import { isoFromMicros } from '../store/timestamps.js';
 import { Appender, type AppendedEntry } from './appender.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, prepareEvent, type EventInput } from './prepare-event.js';
 import { consistencyPath, inclusionPath, rootAt } from './prover.js';
+import { redactEntry, type RedactionResult } from './redaction.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from './verifier.js';
 
 export interface LedgerOptions {
@@ -161,6 +162,18 @@ export class Ledger {
     return { entries: entries.map(toResult), result: result as T };
   }
 
+  /**
+   * Erases the payload of entry `seq` (an erasure request) in one transaction with a chained
+   * `sealtrail.redaction` event that names the entry's seq and event_hash and gives the reason.
+   * Hashes, chain and tree are untouched, so verification and proofs still hold. Refused, with
+   * nothing written: a seq outside the ledger (out_of_range), an entry already blank
+   * (already_redacted), a redaction event (not_redactable), an empty reason (invalid_argument).
+   */
+  redact(seq: number, reason: string): Promise<RedactionResult> {
+    this.assertOpen();
+    return redactEntry(this, seq, reason);
+  }
+
   async head(): Promise<Head> {
     this.assertOpen();
     return this.store.readHead();
@@ -226,17 +239,18 @@ export class Ledger {
   }
 
   /**
-   * Signs a C2SP checkpoint of the current head with one or more keys (several during a key
-   * rotation) and records it in `checkpoints`. The origin defaults to the first key's name.
+   * Signs a C2SP checkpoint of the current head (size, root and the sealtrail-chain-hash line)
+   * with one or more keys (several during a key rotation, all named after the log) and records it
+   * in `checkpoints`. The origin is the keys' name; another origin is refused, because verifiers
+   * accept a checkpoint only for the log its key is named after.
    */
   async checkpoint(signer: NoteSigner | NoteSigner[], options: { origin?: string } = {}): Promise<CheckpointRecord> {
     this.assertOpen();
     const signers = Array.isArray(signer) ? signer : [signer];
-    if (signers.length === 0) throw new SealtrailError('invalid_argument', 'a checkpoint needs at least one signer');
-    const origin = options.origin ?? signers[0]!.name;
+    const origin = checkpointOrigin(signers, options.origin);
     return this.store.writeTransaction(async (tx) => {
       const head = await tx.ledger.head();
-      const note = signCheckpoint({ origin, size: head.size, rootHash: head.root }, signers);
+      const note = signCheckpoint({ origin, size: head.size, rootHash: head.root, chainHash: head.chainHash }, signers);
       const createdAt = new Date().toISOString();
       const rows = await tx.query<{ id: number }>(
         'INSERT INTO checkpoints (origin, size, root, chain_hash, note, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
@@ -275,6 +289,19 @@ export class Ledger {
   private assertOpen(): void {
     if (this.closed) throw new SealtrailError('invalid_argument', 'the ledger is closed');
   }
+}
+
+/** The origin for a checkpoint signed by `signers`: their common key name (C2SP: key name = origin). */
+export function checkpointOrigin(signers: readonly NoteSigner[], requested?: string): string {
+  if (signers.length === 0) throw new SealtrailError('invalid_argument', 'a checkpoint needs at least one signer');
+  const origin = requested ?? signers[0]!.name;
+  const other = signers.find((s) => s.name !== origin);
+  if (other) {
+    throw new SealtrailError('invalid_argument', `the checkpoint origin ${JSON.stringify(origin)} is not the name of signing key ${JSON.stringify(other.name)}; verifiers accept a checkpoint only for the log its key is named after`, {
+      details: { origin, key: other.name },
+    });
+  }
+  return origin;
 }
 
 function checkSize(size: number, current: number, name: string): void {

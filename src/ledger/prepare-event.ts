@@ -2,12 +2,13 @@
  * Validates and canonicalises an event before any database work, so bad input is refused with
  * a coded error and nothing is written.
  */
-import { canonicalHash, canonicalize, canonicalizePayload } from '../core/canonical-json.js';
+import { canonicalHash, canonicalizePayload } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** kind and pk are identifiers, not data: keep them short enough to index. */
 const MAX_IDENTIFIER_BYTES = 1024;
+const FORBIDDEN_IDENTIFIER_CHARS = /[\0\p{Cs}]/u;
 
 export interface EventInput {
   kind: string;
@@ -50,8 +51,12 @@ function checkIdentifier(name: 'kind' | 'pk', value: unknown): asserts value is 
   if (typeof value !== 'string' || value.length === 0) {
     throw new SealtrailError('invalid_event', `event ${name} must be a non-empty string`, { details: { field: name } });
   }
-  // Reuse canonicalize's checks so lone surrogates are refused here too.
-  canonicalize(value);
+  // Refused here, before any database work, so both backends behave alike: PostgreSQL text cannot
+  // hold U+0000 (the insert would fail and take the whole group commit with it) while SQLite
+  // would store it, and an unpaired surrogate has no UTF-8 form at all.
+  if (FORBIDDEN_IDENTIFIER_CHARS.test(value)) {
+    throw new SealtrailError('invalid_event', `event ${name} must not contain U+0000 or an unpaired surrogate`, { details: { field: name } });
+  }
   if (Buffer.byteLength(value, 'utf8') > MAX_IDENTIFIER_BYTES) {
     throw new SealtrailError('invalid_event', `event ${name} is longer than ${MAX_IDENTIFIER_BYTES} bytes`, { details: { field: name } });
   }

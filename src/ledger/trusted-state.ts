@@ -1,9 +1,11 @@
 /**
  * A state of the ledger the verifier trusts because it was kept outside the database: the JSON
- * printed by `sealtrail head --json` ({size, chain_hash hex, root base64}) or a checkpoint note.
+ * printed by `sealtrail head --json` ({size, chain_hash hex, root base64}) or a signed checkpoint
+ * note. A note is trusted only through a signature by one of the given log keys, and only for the
+ * log it names (its origin is the signing key's name, or the origin the caller expects).
  */
 import { decodeBase64 } from '../core/base64.js';
-import { openCheckpoint, parseCheckpoint } from '../core/checkpoint.js';
+import { openLogCheckpoint } from '../core/checkpoint.js';
 import { SealtrailError } from '../core/errors.js';
 import { fromHex } from '../core/hash.js';
 import type { NoteVerifier } from '../core/note.js';
@@ -11,24 +13,33 @@ import type { NoteVerifier } from '../core/note.js';
 export interface TrustedState {
   size: number;
   root: Buffer;
-  /** Absent when the trusted state is a checkpoint (checkpoints commit to the Merkle root only). */
+  /** Absent for a checkpoint without the sealtrail-chain-hash line (older or foreign checkpoints). */
   chainHash?: Buffer;
   /** The compact-range frontier at `size`, when the holder recomputed it (lets a verifier start there). */
   frontier?: Buffer[];
 }
 
-/** Parses `sealtrail head --json` output or a checkpoint note (signature checked when verifiers are given). */
-export function parseTrustedState(text: string, verifiers: NoteVerifier[] = []): TrustedState {
+export interface TrustedStateOptions {
+  /** The origin a checkpoint note must carry (default: the name of the log key that signed it). */
+  origin?: string;
+}
+
+/**
+ * Parses `sealtrail head --json` output or a checkpoint note. A note needs verifier keys
+ * (verifier_key_required without them), a valid signature by one of them (invalid_signature) and
+ * the expected origin (origin_mismatch).
+ */
+export function parseTrustedState(text: string, verifiers: readonly NoteVerifier[] = [], options: TrustedStateOptions = {}): TrustedState {
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{')) return trustedFromJson(trimmed);
+  if (verifiers.length === 0) {
+    throw new SealtrailError('verifier_key_required', 'a checkpoint note is trusted only through its signature: pass the log verifier key (--vkey)');
+  }
   try {
-    if (verifiers.length > 0) {
-      const { checkpoint } = openCheckpoint(text, verifiers);
-      return { size: Number(checkpoint.size), root: Buffer.from(checkpoint.rootHash) };
-    }
-    const body = text.includes('\n\n') ? text.slice(0, text.lastIndexOf('\n\n') + 1) : text;
-    const checkpoint = parseCheckpoint(body);
-    return { size: Number(checkpoint.size), root: Buffer.from(checkpoint.rootHash) };
+    const { checkpoint } = openLogCheckpoint(text, verifiers, options);
+    const state: TrustedState = { size: checkpoint.size, root: Buffer.from(checkpoint.rootHash) };
+    if (checkpoint.chainHash) state.chainHash = Buffer.from(checkpoint.chainHash);
+    return state;
   } catch (err) {
     if (err instanceof SealtrailError) throw err;
     throw new SealtrailError('invalid_argument', 'the trusted state is neither head JSON nor a checkpoint note', { cause: err });

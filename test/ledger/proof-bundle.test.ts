@@ -28,7 +28,7 @@ function withEntry(text: string, change: (entry: Record<string, unknown>) => voi
 describe('proof bundles', () => {
   it('accept an intact bundle and name the entry and the checkpoint', async () => {
     const { text, keys } = await bundleFor(7);
-    assert.deepEqual(checkProofBundle(text, [keys.verifierKey]), { ok: true, reason: null, seq: 7, kind: 'deploy', pk: 'd7', origin: 'audit.example/log', size: 11 });
+    assert.deepEqual(checkProofBundle(text, [keys.verifierKey]), { ok: true, reason: null, seq: 7, kind: 'deploy', pk: 'd7', origin: 'audit.example/log', size: 11, inclusionOnly: false });
   });
 
   it('refuse an edited payload, a swapped entry and a garbled one', async () => {

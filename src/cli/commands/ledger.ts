@@ -1,5 +1,5 @@
 /**
- * The ledger commands: init, append, head, verify, prove, check-proof. Thin: parse, call the
+ * The ledger commands: init, append, redact, head, verify, prove, check-proof. Thin: parse, call the
  * library, print through ctx.out.
  */
 import { createReadStream, readFileSync } from 'node:fs';
@@ -7,9 +7,9 @@ import type { Command } from 'commander';
 import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
 import { NoteSigner, NoteVerifier } from '../../core/note.js';
-import { encodeBase64 } from '../../core/base64.js';
+import { decodeBase64, encodeBase64 } from '../../core/base64.js';
 import { signCheckpoint } from '../../core/checkpoint.js';
-import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
+import { checkpointOrigin, headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
 import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
@@ -165,6 +165,27 @@ export function register(program: Command, withContext: WithContext): void {
     );
 
   program
+    .command('redact')
+    .description("erase an entry's payload (an erasure request), recorded by a chained sealtrail.redaction event; hashes and proofs stay valid")
+    .argument('<seq>', 'the entry to redact', positiveInt('seq'))
+    .requiredOption('--reason <text>', 'why (e.g. the erasure request it answers); chained with the redaction event')
+    .action(
+      withContext<{ reason: string }>(async (ctx, { command, opts }) => {
+        const seq = command.processedArgs[0] as number;
+        return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const r = await ledger.redact(seq, opts.reason);
+          ctx.out.result(`redacted seq ${r.seq} (event_hash ${r.eventHash.toString('hex')} kept); recorded as seq ${r.redaction.seq}`, {
+            seq: r.seq,
+            event_hash: r.eventHash.toString('hex'),
+            reason: r.reason,
+            redaction: entryJson(r.redaction),
+          });
+          return 0;
+        });
+      }),
+    );
+
+  program
     .command('head')
     .description('print the ledger head: size, chain hash and Merkle root')
     .action(
@@ -183,16 +204,24 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--from <seq>', 'first seq to verify', positiveInt('--from'))
     .option('--to <seq>', 'last seq to verify', positiveInt('--to'))
     .option('--trusted <file>', 'a trusted state: `sealtrail head --json` output or a checkpoint note')
-    .option('--vkey <vkey...>', 'trusted verifier keys (for --trusted checkpoints and --against-sinks)')
+    .option('--vkey <vkey...>', 'trusted verifier keys (required for --trusted checkpoints; also --against-sinks)')
+    .option('--origin <origin>', "the origin a --trusted checkpoint must carry (default: the verifying key's name)")
     .option('--against-sinks', 'check every checkpoint published in the sinks against the ledger')
     .option('--sink <spec...>', 'sinks to check with --against-sinks (default: the configured sinks)')
     .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink, <vkey> or <vkey>@<url> (default: config witnessVkeys)')
     .action(
-      withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
+      withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; origin?: string; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const vkeys = opts.vkey ?? ctx.config.vkeys;
           if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys);
-          const trusted = opts.trusted === undefined ? undefined : parseTrustedState(readFileSync(opts.trusted, 'utf8'), vkeys.map((k) => NoteVerifier.fromKey(k)));
+          const trusted =
+            opts.trusted === undefined
+              ? undefined
+              : parseTrustedState(
+                  readFileSync(opts.trusted, 'utf8'),
+                  vkeys.map((k) => NoteVerifier.fromKey(k)),
+                  opts.origin === undefined ? {} : { origin: opts.origin },
+                );
           const head = await ledger.head();
           const progress = createProgress({ label: 'verify', total: head.size });
           let shown = 0;
@@ -265,14 +294,21 @@ export function register(program: Command, withContext: WithContext): void {
     .description('verify a tlog-proof bundle offline: signature, entry hashes and inclusion')
     .argument('<file>', 'the proof (- for stdin)')
     .requiredOption('--vkey <vkey...>', 'trusted verifier keys')
+    .option('--origin <origin>', "the origin the checkpoint must carry (default: the verifying key's name)")
+    .option('--leaf-hash <hash>', 'the leaf hash (hex or base64) to check; needed for a bundle without an entry (no extra line)')
     .action(
-      withContext<{ vkey: string[] }>(async (ctx, { args, opts }) => {
+      withContext<{ vkey: string[]; origin?: string; leafHash?: string }>(async (ctx, { args, opts }) => {
         const text = args[0] === '-' ? await readStdin() : readFileSync(args[0]!, 'utf8');
-        const result = checkProofBundle(text, opts.vkey);
-        ctx.out.result(
-          result.ok ? `ok: entry ${result.seq} (${result.kind}/${result.pk}) is in ${result.origin} at size ${result.size}` : `INVALID PROOF: ${result.reason}`,
-          result,
-        );
+        const result = checkProofBundle(text, opts.vkey, {
+          ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+          ...(opts.leafHash !== undefined ? { leafHash: parseLeafHash(opts.leafHash) } : {}),
+        });
+        const human = !result.ok
+          ? `INVALID PROOF: ${result.reason}`
+          : result.inclusionOnly
+            ? `ok (inclusion only): leaf ${opts.leafHash} is at seq ${result.seq} in ${result.origin} at size ${result.size}; the bundle carries no entry, so its content was not checked`
+            : `ok: entry ${result.seq} (${result.kind}/${result.pk}) is in ${result.origin} at size ${result.size}`;
+        ctx.out.result(human, result);
         return result.ok ? 0 : 1;
       }),
     );
@@ -292,6 +328,12 @@ async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[],
   return report.ok ? 0 : 1;
 }
 
+function parseLeafHash(text: string): Buffer {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : decodeBase64(text);
+  if (!bytes || bytes.length !== 32) throw new SealtrailError('invalid_argument', '--leaf-hash must be 32 bytes as 64 hex digits or base64');
+  return bytes;
+}
+
 /** The signed checkpoint a proof is anchored to: a fresh one (--key-file) or the latest recorded one. */
 async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: number, opts: { size?: number; keyFile?: string[] }): Promise<{ size: number; note: string }> {
   const keyFiles = opts.keyFile ?? (ctx.config.keyFile ? [ctx.config.keyFile] : []);
@@ -299,7 +341,10 @@ async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: numbe
     const signers = keyFiles.map((f) => NoteSigner.fromKey(readFileSync(f, 'utf8').trim()));
     const size = opts.size ?? (await ledger.head()).size;
     const root = await ledger.rootAt(size);
-    return { size, note: signCheckpoint({ origin: signers[0]!.name, size, rootHash: root }, signers) };
+    const last = size >= seq ? await ledger.entry(size) : null;
+    if (!last) throw new SealtrailError('out_of_range', `seq ${seq} is not in a tree of size ${size}`, { details: { seq, size } });
+    const chainHash = last.chainHash;
+    return { size, note: signCheckpoint({ origin: checkpointOrigin(signers), size, rootHash: root, chainHash }, signers) };
   }
   const recorded = (await ledger.checkpoints()).filter((c) => c.size >= seq && (opts.size === undefined || c.size === opts.size));
   const latest = recorded[recorded.length - 1];

@@ -363,12 +363,26 @@ export async function unwatchTable(store: Store, table: string): Promise<boolean
   });
 }
 
+/**
+ * The watched tables that exist, as the chained watch events say (a registry row no chained
+ * watch accounts for is listed too, as `scan` still scans it), ordered by kind.
+ */
 export async function listWatched(store: Store, q: Queryable = store): Promise<WatchedTable[]> {
   requirePostgres(store);
-  const rows = await q.query<{ table_name: string; event_kind: string; mode: CaptureMode; pk_columns: string[]; updates: boolean; deletes: boolean }>(
-    'SELECT relid::regclass::text AS table_name, event_kind, mode, pk_columns, updates, deletes FROM capture_tables ORDER BY event_kind',
-  );
-  return rows.map((r) => ({ table: r.table_name, kind: r.event_kind, mode: r.mode, pkColumns: r.pk_columns, updates: r.updates, deletes: r.deletes }));
+  const history = await captureHistory(q);
+  const out: WatchedTable[] = [];
+  for (const w of history.watched.values()) {
+    const relid = await watchedRelid(q, w);
+    if (relid === null) continue;
+    const table = (await q.query<{ t: string }>('SELECT ?::oid::regclass::text AS t', [relid]))[0]!.t;
+    out.push({ table, kind: w.kind, mode: w.mode, pkColumns: w.pkColumns, updates: w.updates, deletes: w.deletes });
+  }
+  for (const r of await registryRows(q)) {
+    if (r.name === null || history.watched.has(r.event_kind)) continue;
+    const table = (await q.query<{ t: string }>('SELECT ?::oid::regclass::text AS t', [Number(r.relid)]))[0]!.t;
+    out.push({ table, kind: r.event_kind, mode: r.mode as CaptureMode, pkColumns: r.pk_columns, updates: r.updates, deletes: r.deletes });
+  }
+  return out.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }
 
 // ---------------------------------------------------------------------------------------------

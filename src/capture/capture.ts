@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { canonicalHash } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
+import { parseVersionKey, VERSION_INFIX } from '../core/row-key.js';
 import { compareFindings, scanTargets, type ScanFinding, type ScanReport, type ScanTarget } from '../ledger/scan.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 import { mapPgError, PostgresStore } from '../store/postgres/postgres-store.js';
@@ -436,9 +437,9 @@ function outboxEvents(rows: readonly OutboxRow[], tags: Map<number, RowColumn[]>
   const events: PreparedEvent[] = [];
   for (const r of rows) {
     const columns = tags.get(Number(r.relid)) ?? [];
-    const now = r.row_data === null ? null : captureEvent(r.event_kind, columns, r.row_data, r.pk_columns, r.op === 'insert' ? undefined : '#update@');
+    const now = r.row_data === null ? null : captureEvent(r.event_kind, columns, r.row_data, r.pk_columns, r.op === 'insert' ? undefined : VERSION_INFIX.update);
     if (r.old_data !== null && r.op !== 'insert') {
-      const old = captureEvent(r.event_kind, columns, r.old_data, r.pk_columns, '#delete@');
+      const old = captureEvent(r.event_kind, columns, r.old_data, r.pk_columns, VERSION_INFIX.delete);
       if (!(r.op === 'update' && now !== null && now.pk === old.pk)) events.push(old);
     }
     if (now !== null) events.push(now);
@@ -681,8 +682,6 @@ interface ChainedVersion {
   eventHash: Buffer;
 }
 
-/** `<pk>#update@<seq>` / `<pk>#delete@<seq>` / `<pk>@<seq>`, where seq must be the entry's own seq. */
-const VERSION_PK = /^([\s\S]*?)(#update|#delete)?@([0-9]+)$/;
 
 /**
  * Every chained version of each row key that has more than its insert: with UPDATE/DELETE capture
@@ -696,11 +695,12 @@ async function chainedVersions(q: Queryable, kind: string): Promise<Map<string, 
   );
   const reinserts: Array<{ base: string; v: ChainedVersion }> = [];
   for (const r of rows) {
-    const m = VERSION_PK.exec(r.event_pk);
-    if (!m || m[3] !== String(r.seq)) continue;
-    const v: ChainedVersion = { seq: Number(r.seq), pk: r.event_pk, op: m[2] === '#update' ? 'update' : m[2] === '#delete' ? 'delete' : 'insert', eventHash: r.event_hash };
-    if (v.op === 'insert') reinserts.push({ base: m[1]!, v });
-    else byPk.set(m[1]!, [...(byPk.get(m[1]!) ?? []), v]);
+    const parsed = parseVersionKey(r.event_pk, Number(r.seq));
+    if (!parsed) continue;
+    const base = parsed.rowPk;
+    const v: ChainedVersion = { seq: Number(r.seq), pk: r.event_pk, op: parsed.op === 'reinsert' ? 'insert' : parsed.op, eventHash: r.event_hash };
+    if (v.op === 'insert') reinserts.push({ base, v });
+    else byPk.set(base, [...(byPk.get(base) ?? []), v]);
   }
   // pk@seq is a version only as the re-insert of a key whose delete was chained; otherwise it
   // stays what it was (a conflicting payload, reported by the scan as it always was).

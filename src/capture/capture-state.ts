@@ -60,6 +60,11 @@ export interface CaptureHistory {
   ddlEvidence: { seq: number; triggers: Array<{ name: string; event: string }> } | null;
   /** Transaction ids of sealtrail's own capture events, mapped to their seq. */
   txids: Map<string, number>;
+  /**
+   * Capture events that switched capture off or narrowed it: an unwatch, or a re-watch that no
+   * longer chains UPDATEs or DELETEs. sealtrail's own, yet exactly what an attacker would run.
+   */
+  weakening: Set<number>;
   /** Capture events whose stored payload no longer hashes to their chained event_hash. */
   mismatched: ScanFinding[];
 }
@@ -141,15 +146,18 @@ export async function captureHistory(q: Queryable): Promise<CaptureHistory> {
   const { events, mismatched } = await readVerified(q, CAPTURE_EVENTS);
   const watched = new Map<string, ChainedWatch>();
   const txids = new Map<string, number>();
+  const weakening = new Set<number>();
   let ddlEvidence: CaptureHistory['ddlEvidence'] = null;
   for (const e of events) {
     if (typeof e.payload.txid === 'string') txids.set(e.payload.txid, e.seq);
     if (e.kind === WATCH_EVENT) {
       const w = asWatch(e);
+      const before = w ? watched.get(w.kind) : undefined;
+      if (before && ((before.updates && !w!.updates) || (before.deletes && !w!.deletes))) weakening.add(e.seq);
       if (w) watched.set(w.kind, w);
       else mismatched.push({ type: 'evidence_mismatch', event_kind: e.kind, event_pk: String(e.seq), seq: e.seq, reason: 'malformed' });
     } else if (e.kind === UNWATCH_EVENT) {
-      if (typeof e.payload.kind === 'string') watched.delete(e.payload.kind);
+      if (typeof e.payload.kind === 'string' && watched.delete(e.payload.kind)) weakening.add(e.seq);
     } else if (e.kind === INSTALL_EVENT && Array.isArray(e.payload.event_triggers)) {
       const triggers = (e.payload.event_triggers as unknown[]).filter(
         (t): t is { name: string; event: string } => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && typeof (t as { event?: unknown }).event === 'string',
@@ -157,7 +165,7 @@ export async function captureHistory(q: Queryable): Promise<CaptureHistory> {
       if (triggers.length > 0) ddlEvidence = { seq: e.seq, triggers: triggers.map((t) => ({ name: t.name, event: t.event })) };
     }
   }
-  return { watched, ddlEvidence, txids, mismatched };
+  return { watched, ddlEvidence, txids, weakening, mismatched };
 }
 
 /** Chained DDL and maintenance evidence after `since`, each attributed to sealtrail or not. */
@@ -167,7 +175,7 @@ export async function ddlEvidenceSince(q: Queryable, history: CaptureHistory, si
     const own = CAPTURE_EVENTS.includes(e.kind as (typeof CAPTURE_EVENTS)[number]);
     const txid = typeof e.payload.txid === 'string' ? e.payload.txid : null;
     const explainedBy = own ? e.seq : txid !== null ? (history.txids.get(txid) ?? null) : null;
-    return { seq: e.seq, event_kind: e.kind, by_sealtrail: explainedBy !== null, explained_by: explainedBy, payload: e.payload };
+    return { seq: e.seq, event_kind: e.kind, by_sealtrail: explainedBy !== null, explained_by: explainedBy, weakens_capture: history.weakening.has(e.seq), payload: e.payload };
   });
   return { evidence, mismatched };
 }

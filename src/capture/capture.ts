@@ -902,7 +902,7 @@ export async function scanCapture(
     report.findings = [...report.findings, ...state, ...bySeq.values()].sort(compareFindings);
     report.ddlEvidence = evidence;
     report.since = since;
-    report.ok = report.findings.length === 0 && evidence.every((e) => e.by_sealtrail);
+    report.ok = report.findings.length === 0 && evidence.every((e) => e.by_sealtrail && !e.weakens_capture);
     return report;
   });
 }

@@ -48,12 +48,14 @@ export interface DdlEvidence {
   by_sealtrail: boolean;
   /** The seq of that capture event; null when nothing sealtrail did explains it. */
   explained_by: number | null;
+  /** An unwatch, or a re-watch that stopped chaining UPDATEs or DELETEs: reviewed like unexplained evidence. */
+  weakens_capture: boolean;
   /** The event's payload, re-hashed by the scan (command_tag, object_identity, role, query, txid …). */
   payload: Record<string, unknown>;
 }
 
 export interface ScanReport {
-  /** No finding and no DDL evidence that sealtrail's own operations do not explain. */
+  /** No finding, no DDL evidence that sealtrail's own operations do not explain, and no capture weakened. */
   ok: boolean;
   tables: Array<{ kind: string; rows: number; chained: number }>;
   findings: ScanFinding[];

@@ -104,6 +104,34 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
     });
   }
 
+  it('a superuser running sealtrail\'s own unwatch, then editing old rows, is reported until acknowledged', async () => {
+    const f = await fixture();
+    try {
+      await seededTable(f);
+      await watchTable(f.ledger.store, 'task_events', { updates: true });
+      const reviewed = (await f.ledger.head()).size;
+      await watchTable(f.ledger.store, 'task_events'); // updates no longer chained: narrower
+      const narrowed = (await f.ledger.head()).size;
+      await unwatchTable(f.ledger.store, 'task_events');
+      await f.sql(`UPDATE task_events SET body = 'rewritten' WHERE id = 2`);
+      const report = await scanCapture(f.ledger.store, undefined, { since: reviewed });
+      assert.equal(report.ok, false);
+      assert.deepEqual(report.findings, [], 'an unwatched table is not scanned');
+      const weakening = report.ddlEvidence.filter((e) => e.weakens_capture).map((e) => [e.seq, e.event_kind]);
+      const watchSeqs = (await f.sql(`SELECT seq FROM audit_chain WHERE event_kind = 'sealtrail.capture.watch' ORDER BY seq`)).rows.map((r) => Number(r.seq));
+      assert.deepEqual(weakening, [
+        [watchSeqs[2], 'sealtrail.capture.watch'],
+        [await f.seqOf('sealtrail.capture.unwatch'), 'sealtrail.capture.unwatch'],
+      ]);
+      assert.ok(watchSeqs[2]! <= narrowed);
+      const out = await cli(['scan', '--db', f.url, '--since', String(reviewed)]);
+      assert.equal(out.status, 1);
+      assert.match(out.stdout, /capture weakened: seq \d+ sealtrail\.capture\.unwatch task_events \(task_events\) by postgres/);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('ALTER TABLE … DISABLE TRIGGER alone is capture_disabled, and its DDL evidence is reported until acknowledged with since', async () => {
     const f = await fixture();
     try {
@@ -246,7 +274,7 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
     }
   });
 
-  it('an intact queued table under a running sequencer is never flagged, and unwatch is chained, not a finding', async () => {
+  it('an intact queued table under a running sequencer is never flagged; an unwatch is chained and reported until acknowledged', async () => {
     const f = await fixture();
     const stop = new AbortController();
     let sequencer: Promise<number> | null = null;
@@ -265,11 +293,17 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
       }
       await waitFor(async () => Number((await f.sql('SELECT count(*) AS n FROM capture_outbox')).rows[0].n) === 0);
       assert.equal((await scanCapture(f.ledger.store)).ok, true);
+      const reviewed = (await f.ledger.head()).size;
       assert.equal(await unwatchTable(f.ledger.store, 'busy'), true);
-      const after = await scanCapture(f.ledger.store);
-      assert.equal(after.ok, true, JSON.stringify(after));
+      const after = await scanCapture(f.ledger.store, undefined, { since: reviewed });
+      assert.deepEqual(after.findings, []);
       const unwatch = await f.seqOf('sealtrail.capture.unwatch');
-      assert.ok(after.ddlEvidence.some((e) => e.seq === unwatch && e.by_sealtrail));
+      assert.deepEqual(
+        after.ddlEvidence.filter((e) => e.weakens_capture).map((e) => [e.seq, e.event_kind, e.by_sealtrail]),
+        [[unwatch, 'sealtrail.capture.unwatch', true]],
+      );
+      assert.equal(after.ok, false, 'switching capture off is sealtrail\'s own operation, and still needs a look');
+      assert.equal((await scanCapture(f.ledger.store, undefined, { since: (await f.ledger.head()).size })).ok, true);
       // The trigger drop of the unwatch is its DDL evidence, attributed to it.
       assert.ok(after.ddlEvidence.some((e) => e.event_kind === 'sealtrail.ddl' && e.payload.command_tag === 'DROP TRIGGER' && e.explained_by === unwatch));
     } finally {

@@ -147,7 +147,7 @@ export function register(program: Command, withContext: WithContext): void {
         if (!Number.isSafeInteger(since)) throw new SealtrailError('invalid_argument', `--since must be a seq (a non-negative integer), not ${JSON.stringify(opts.since)}`);
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), { since });
-          const unexplained = report.ddlEvidence.filter((e) => !e.by_sealtrail);
+          const unexplained = report.ddlEvidence.filter((e) => !e.by_sealtrail || e.weakens_capture);
           const describe = (p: Record<string, unknown>) =>
             [p.command_tag ?? p.operation, p.object_identity ?? p.table, p.role === undefined ? '' : `by ${String(p.role)}`].filter((x) => x !== undefined && x !== '').map(String).join(' ');
           ctx.out.result(
@@ -157,9 +157,13 @@ export function register(program: Command, withContext: WithContext): void {
                 ...report.findings.map(
                   (f) => `${f.type}: ${f.event_kind} ${f.event_pk}${f.reason === undefined ? '' : ` [${f.reason}]`}${f.seq === null ? '' : ` (seq ${f.seq})`}`,
                 ),
-                ...unexplained.map((e) => `ddl evidence: seq ${e.seq} ${e.event_kind} ${describe(e.payload)}`),
-                report.ddlEvidence.length > unexplained.length ? `ddl evidence: ${report.ddlEvidence.length - unexplained.length} event(s) from sealtrail's own operations` : '',
-                report.ok ? 'scan: ok' : `scan: ${report.findings.length} finding(s), ${unexplained.length} unexplained ddl evidence event(s)`,
+                ...unexplained.map((e) =>
+                  e.weakens_capture
+                    ? `capture weakened: seq ${e.seq} ${e.event_kind} ${String(e.payload.kind)} (${String(e.payload.table)}) by ${String(e.payload.role)}`
+                    : `ddl evidence: seq ${e.seq} ${e.event_kind} ${describe(e.payload)}`,
+                ),
+                report.ddlEvidence.length > unexplained.length ? `ddl evidence: ${report.ddlEvidence.length - unexplained.length} event(s) from sealtrail's own operations (--json lists them)` : '',
+                report.ok ? 'scan: ok' : `scan: ${report.findings.length} finding(s), ${unexplained.length} evidence event(s) to review (acknowledge with --since)`,
               ]
                 .filter((line) => line !== '')
                 .join('\n'),

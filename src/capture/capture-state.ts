@@ -336,3 +336,34 @@ export async function captureFindings(q: Queryable, history: CaptureHistory): Pr
   }
   return findings;
 }
+
+/**
+ * The body of every function the applied capture migrations define (the latest definition of
+ * each), as PostgreSQL stores it in `pg_proc.prosrc`: the text between `AS $$` and `$$`.
+ */
+export function expectedFunctions(migrationSql: readonly string[]): Map<string, string> {
+  const bodies = new Map<string, string>();
+  const definition = /CREATE (?:OR REPLACE )?FUNCTION (\w+)\([\s\S]*?\bAS \$\$([\s\S]*?)\$\$/g;
+  for (const sql of migrationSql) for (const m of sql.matchAll(definition)) bodies.set(m[1]!, m[2]!);
+  return bodies;
+}
+
+/**
+ * A capture function replaced (say `audit_chain_append` by one that chains nothing), dropped or
+ * overloaded in the capture schema is `capture_disabled` with reason `function_altered` /
+ * `function_missing` (`event_kind` `sealtrail.capture.install`, `event_pk` the function's name).
+ */
+export async function functionFindings(q: Queryable, expected: ReadonlyMap<string, string>): Promise<ScanFinding[]> {
+  const rows = await q.query<{ name: string; src: string }>(
+    `SELECT p.proname::text AS name, p.prosrc AS src FROM pg_proc p
+     WHERE p.proname = ANY (?::text[]) AND p.pronamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('capture_tables'))`,
+    [`{${[...expected.keys()].join(',')}}`],
+  );
+  const findings: ScanFinding[] = [];
+  for (const [name, body] of [...expected].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const found = rows.filter((r) => r.name === name);
+    const reason = found.length === 0 ? 'function_missing' : found.length > 1 || found[0]!.src !== body ? 'function_altered' : null;
+    if (reason) findings.push({ type: 'capture_disabled', event_kind: INSTALL_EVENT, event_pk: name, seq: null, reason });
+  }
+  return findings;
+}

@@ -27,6 +27,8 @@ import {
   captureHistory,
   chainCaptureEvent,
   ddlEvidenceSince,
+  expectedFunctions,
+  functionFindings,
   registryRows,
   watchedRelid,
   type CaptureHistory,
@@ -845,6 +847,16 @@ async function scannedTables(q: Queryable, history: CaptureHistory): Promise<Sca
   return tables.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }
 
+/** The capture functions as the capture migrations applied to this database define them. */
+async function appliedFunctions(q: Queryable): Promise<Map<string, string>> {
+  const applied = await q.query<{ version: number | string; sha256: string }>(`SELECT version, sha256 FROM sealtrail_migrations WHERE component = 'capture'`);
+  const steps = loadMigrations(CAPTURE_MIGRATIONS, 'postgres');
+  // A step whose text differs from the applied one is migration_changed, reported by init; a
+  // database not yet upgraded is held to the steps it has.
+  const sql = steps.filter((m) => applied.some((a) => Number(a.version) === m.version && a.sha256 === m.sha256)).map((m) => m.sql);
+  return expectedFunctions(sql);
+}
+
 export interface ScanOptions {
   /**
    * Report DDL evidence chained after this seq only (the last trusted state; default 0: all).
@@ -893,7 +905,7 @@ export async function scanCapture(
       }
     };
     const history = await captureHistory(view);
-    const state = await captureFindings(view, history);
+    const state = [...(await captureFindings(view, history)), ...(await functionFindings(view, await appliedFunctions(view)))];
     const { evidence, mismatched } = await ddlEvidenceSince(view, history, since);
     const targets = [...(await captureScanTargets(store, view, history)), ...(await extraTargets(view))];
     const report = await scanTargets(view, targets);

@@ -158,7 +158,7 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
     }
   });
 
-  const ALTERATIONS: Array<{ name: string; attack: string[]; reason: string; kind?: string }> = [
+  const ALTERATIONS: Array<{ name: string; attack: string[]; reason: string; kind?: string; unseq?: true }> = [
     { name: 'trigger enabled for origin sessions only (replica role bypasses it)', attack: ['ALTER TABLE task_events ENABLE TRIGGER sealtrail_capture'], reason: 'trigger_altered' },
     { name: 'trigger replaced by one that never fires', attack: [`CREATE OR REPLACE TRIGGER sealtrail_capture AFTER INSERT ON task_events FOR EACH ROW WHEN (false) EXECUTE FUNCTION audit_chain_append('task_events', 'sync', 'id')`], reason: 'trigger_altered' },
     { name: 'trigger replaced under another kind', attack: [`CREATE OR REPLACE TRIGGER sealtrail_capture AFTER INSERT ON task_events FOR EACH ROW EXECUTE FUNCTION audit_chain_append('elsewhere', 'sync', 'id')`], reason: 'trigger_altered' },
@@ -168,6 +168,14 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
     { name: 'table dropped', attack: ['DROP TABLE task_events'], reason: 'table_missing' },
     { name: 'event trigger disabled', attack: ['ALTER EVENT TRIGGER sealtrail_ddl_end DISABLE'], reason: 'event_trigger_disabled', kind: 'sealtrail.ddl' },
     { name: 'event trigger enabled for origin sessions only', attack: ['ALTER EVENT TRIGGER sealtrail_ddl_drop ENABLE'], reason: 'event_trigger_altered', kind: 'sealtrail.ddl' },
+    {
+      name: 'capture function replaced by one that chains nothing',
+      attack: ['CREATE OR REPLACE FUNCTION audit_chain_append() RETURNS TRIGGER LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN RETURN NULL; END $$'],
+      reason: 'function_altered',
+      kind: 'sealtrail.capture.install',
+      unseq: true,
+    },
+    { name: 'canonical row function dropped', attack: ['DROP FUNCTION sealtrail_row_key(text) CASCADE'], reason: 'function_missing', kind: 'sealtrail.capture.install', unseq: true },
   ];
   for (const a of ALTERATIONS) {
     it(`catches: ${a.name}`, async () => {
@@ -179,7 +187,7 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
         const report = await scanCapture(f.ledger.store);
         assert.equal(report.ok, false);
         const capture = report.findings.filter((x) => x.type === 'capture_disabled');
-        const seq = a.kind ? await f.seqOf('sealtrail.capture.install') : watchSeq;
+        const seq = a.unseq ? null : a.kind ? await f.seqOf('sealtrail.capture.install') : watchSeq;
         assert.deepEqual(
           capture.map((x) => [x.event_kind, x.seq, x.reason]),
           [[a.kind ?? 'task_events', seq, a.reason]],

@@ -4,6 +4,8 @@
  * commit (queued). The trigger, the canonical row form in SQL and the chaining function live in
  * migrations/postgres/; this module installs them, watches tables, runs the sequencer, backfills
  * rows that predate watching and builds the scan targets that find edited, deleted and unchained rows.
+ * Watch, unwatch and install chain their configuration (capture-state.ts), and the scan holds the
+ * catalog and the registry to what the chain says, not the other way round.
  */
 import type pg from 'pg';
 import { canonicalHash } from '../core/canonical-json.js';
@@ -43,7 +45,6 @@ export const READ_ONLY_ROLE = 'sealtrail_audit_ro';
 export const SEQUENCER_LOCK_KEY = 7_304_041_771_292_002n;
 
 const CAPTURE_MIGRATIONS = new URL('./migrations/', import.meta.url);
-const TRIGGER_NAME = CAPTURE_TRIGGER;
 const AUDIT_TABLES = ['audit_chain', 'merkle_nodes', 'ledger_head', 'checkpoints', 'sealtrail_migrations', 'capture_tables', 'capture_outbox'];
 
 export interface WatchedTable {
@@ -263,7 +264,7 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     );
     const prior = existing[0];
     const triggerOk =
-      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, TRIGGER_NAME])).length > 0;
+      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, CAPTURE_TRIGGER])).length > 0;
     const history = await captureHistory(tx);
     if (
       sameWatch(history.watched.get(kind), result, resolved) &&
@@ -291,9 +292,9 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     await chainCaptureEvent(tx, WATCH_EVENT, watchBody(result, resolved));
     const args = [kind, mode, ...pkColumns].map(quoteLiteral).join(', ');
     const events = ['INSERT', ...(updates ? ['UPDATE'] : []), ...(deletes ? ['DELETE'] : [])].join(' OR ');
-    await tx.exec(`CREATE OR REPLACE TRIGGER ${TRIGGER_NAME} AFTER ${events} ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
+    await tx.exec(`CREATE OR REPLACE TRIGGER ${CAPTURE_TRIGGER} AFTER ${events} ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
     // ALWAYS: session_replication_role = replica does not switch capture off.
-    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${TRIGGER_NAME}`);
+    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${CAPTURE_TRIGGER}`);
     await tx.exec(`CREATE OR REPLACE TRIGGER ${TRUNCATE_GUARD} BEFORE TRUNCATE ON ${resolved.name} FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
     if (await roleExists(tx)) {
       try {
@@ -359,7 +360,7 @@ export async function unwatchTable(store: Store, table: string): Promise<boolean
     for (const kind of [...kinds].sort()) {
       await chainCaptureEvent(tx, UNWATCH_EVENT, { kind, table: r.name, schema: r.schema, name: r.relname, relid: r.relid });
     }
-    await tx.exec(`DROP TRIGGER IF EXISTS ${TRIGGER_NAME} ON ${r.name}`);
+    await tx.exec(`DROP TRIGGER IF EXISTS ${CAPTURE_TRIGGER} ON ${r.name}`);
     await tx.exec(`DROP TRIGGER IF EXISTS ${TRUNCATE_GUARD} ON ${r.name}`);
     await tx.run('DELETE FROM capture_tables WHERE relid = ?::oid', [r.relid]);
     return kinds.size > 0;
@@ -683,7 +684,6 @@ interface ChainedVersion {
   op: 'insert' | 'update' | 'delete';
   eventHash: Buffer;
 }
-
 
 /**
  * Every chained version of each row key that has more than its insert: with UPDATE/DELETE capture

@@ -162,7 +162,11 @@ export async function captureHistory(q: Queryable): Promise<CaptureHistory> {
       const triggers = (e.payload.event_triggers as unknown[]).filter(
         (t): t is { name: string; event: string } => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && typeof (t as { event?: unknown }).event === 'string',
       );
-      if (triggers.length > 0) ddlEvidence = { seq: e.seq, triggers: triggers.map((t) => ({ name: t.name, event: t.event })) };
+      if (triggers.length > 0) {
+        // An install that no longer names every event trigger the previous one did narrows DDL evidence.
+        if (ddlEvidence?.triggers.some((old) => !triggers.some((t) => t.name === old.name && t.event === old.event))) weakening.add(e.seq);
+        ddlEvidence = { seq: e.seq, triggers: triggers.map((t) => ({ name: t.name, event: t.event })) };
+      }
     }
   }
   return { watched, ddlEvidence, txids, weakening, mismatched };

@@ -48,7 +48,10 @@ export interface DdlEvidence {
   by_sealtrail: boolean;
   /** The seq of that capture event; null when nothing sealtrail did explains it. */
   explained_by: number | null;
-  /** An unwatch, or a re-watch that stopped chaining UPDATEs or DELETEs: reviewed like unexplained evidence. */
+  /**
+   * An unwatch, a re-watch that stopped chaining UPDATEs or DELETEs, or an install that dropped a
+   * DDL evidence event trigger from what scan expects: reviewed like unexplained evidence.
+   */
   weakens_capture: boolean;
   /** The event's payload, re-hashed by the scan (command_tag, object_identity, role, query, txid …). */
   payload: Record<string, unknown>;

@@ -132,6 +132,30 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
     }
   });
 
+  it('a forged install event naming other event triggers, with the real ones replaced, is reported until acknowledged', async () => {
+    const f = await fixture();
+    try {
+      await seededTable(f);
+      const reviewed = (await f.ledger.head()).size;
+      await f.sql('DROP EVENT TRIGGER sealtrail_ddl_end');
+      await f.sql('DROP EVENT TRIGGER sealtrail_ddl_drop');
+      await f.sql('CREATE EVENT TRIGGER decoy ON sql_drop WHEN TAG IN (\'DROP INDEX\') EXECUTE FUNCTION sealtrail_ddl_evidence()');
+      await f.sql(
+        `SELECT sealtrail_chain(ARRAY['sealtrail.capture.install'], ARRAY[NULL::text],
+           ARRAY[sealtrail_canon_jsonb(jsonb_build_object('event_triggers', jsonb_build_array(jsonb_build_object('name', 'decoy', 'event', 'sql_drop')),
+             'role', session_user::text, 'txid', pg_current_xact_id()::text))])`,
+      );
+      const forged = (await f.ledger.head()).size;
+      const report = await scanCapture(f.ledger.store, undefined, { since: reviewed });
+      assert.equal(report.ok, false);
+      assert.deepEqual(report.ddlEvidence.filter((e) => e.weakens_capture).map((e) => e.seq), [forged]);
+      // The decoy is held to what the forged event says, and fails that too (it filters by tag).
+      assert.deepEqual(summary(report.findings), [['capture_disabled', 'sealtrail.ddl', 'decoy', forged, 'event_trigger_altered']]);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('ALTER TABLE … DISABLE TRIGGER alone is capture_disabled, and its DDL evidence is reported until acknowledged with since', async () => {
     const f = await fixture();
     try {

@@ -346,12 +346,14 @@ export async function unwatchTable(store: Store, table: string): Promise<boolean
     } catch (err) {
       if (!(err instanceof SealtrailError && err.code === 'table_not_found')) throw err;
       const gone = [...history.watched.values()].filter((w) => w.table === table || `${w.schema}.${w.name}` === table);
-      if (gone.length === 0) throw err;
+      let unwatched = 0;
       for (const w of gone) {
         if ((await watchedRelid(tx, w)) !== null) continue;
         await chainCaptureEvent(tx, UNWATCH_EVENT, { kind: w.kind, table: w.table, schema: w.schema, name: w.name, relid: null });
         await tx.run('DELETE FROM capture_tables WHERE event_kind = ?', [w.kind]);
+        unwatched++;
       }
+      if (unwatched === 0) throw err;
       return true;
     }
     const r = resolved;

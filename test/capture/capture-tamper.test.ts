@@ -324,9 +324,10 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
         assert.deepEqual(report.ddlEvidence.filter((e) => !e.by_sealtrail), []);
       }
       await waitFor(async () => Number((await f.sql('SELECT count(*) AS n FROM capture_outbox')).rows[0].n) === 0);
-      assert.equal((await scanCapture(f.ledger.store)).ok, true);
+      const drained = await scanCapture(f.ledger.store);
+      assert.equal(drained.ok, true, JSON.stringify(drained));
       const reviewed = (await f.ledger.head()).size;
-      assert.equal(await unwatchTable(f.ledger.store, 'busy'), true);
+      assert.equal(await unwatchTable(f.ledger.store, 'busy'), true, 'busy was watched');
       const after = await scanCapture(f.ledger.store, undefined, { since: reviewed });
       assert.deepEqual(after.findings, []);
       const unwatch = await f.seqOf('sealtrail.capture.unwatch');
@@ -335,7 +336,8 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
         [[unwatch, 'sealtrail.capture.unwatch', true]],
       );
       assert.equal(after.ok, false, 'switching capture off is sealtrail\'s own operation, and still needs a look');
-      assert.equal((await scanCapture(f.ledger.store, undefined, { since: (await f.ledger.head()).size })).ok, true);
+      const acknowledged = await scanCapture(f.ledger.store, undefined, { since: (await f.ledger.head()).size });
+      assert.equal(acknowledged.ok, true, JSON.stringify(acknowledged));
       // The trigger drop of the unwatch is its DDL evidence, attributed to it.
       assert.ok(after.ddlEvidence.some((e) => e.event_kind === 'sealtrail.ddl' && e.payload.command_tag === 'DROP TRIGGER' && e.explained_by === unwatch));
     } finally {

@@ -16,7 +16,7 @@ export { formatProofBundle, checkProofBundle } from './ledger/proof-bundle.js';
 export type { CheckedProof, CheckProofOptions } from './ledger/proof-bundle.js';
 export type { TrustedState, TrustedStateOptions } from './ledger/trusted-state.js';
 export { scanTargets } from './ledger/scan.js';
-export type { ScanTarget, ScanReport, ScanFinding, FindingType } from './ledger/scan.js';
+export type { ScanTarget, ScanReport, ScanFinding, FindingType, DdlEvidence } from './ledger/scan.js';
 export type { Store, Tx, Dialect, SqlValue } from './store/store.js';
 
 export { TaskAuditService } from './tasks/task-audit-service.js';
@@ -37,6 +37,8 @@ export { CHECKPOINTS_TABLE, recomputeStates, verifyCheckpointsTable, parseWitnes
 export type { LedgerState, RecomputedStates, SinkOptions } from './anchor/index.js';
 
 export { installCapture, watchTable, watchTables, unwatchTable, listWatched, runSequencer, drainOutbox, backfill, scanCapture, captureScanTargets, READ_ONLY_ROLE, SEQUENCER_LOCK_KEY } from './capture/capture.js';
-export type { CaptureMode, WatchedTable, WatchOptions, InstallReport, SequencerOptions, BackfillResult } from './capture/capture.js';
+export type { CaptureMode, WatchedTable, WatchOptions, InstallReport, SequencerOptions, BackfillResult, ScanOptions } from './capture/capture.js';
+export { encodeRowKey, decodeRowKey, versionKey, parseVersionKey } from './core/row-key.js';
+export type { RowVersionOp } from './core/row-key.js';
 export { canonicalRow, canonicalRowAndPk } from './capture/canonical-row.js';
 export type { RowColumn, ColumnTag } from './capture/canonical-row.js';

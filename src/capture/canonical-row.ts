@@ -6,6 +6,7 @@
  * tag. The scan recomputes rows here, so a replaced SQL function cannot vouch for an edited row.
  */
 import { SealtrailError } from '../core/errors.js';
+import { encodeRowKey } from '../core/row-key.js';
 
 /** Type tags (sealtrail_type_tag); a "[]" suffix marks an array of that element type. */
 export type ColumnTag = 'int' | 'numeric' | 'float' | 'timestamptz' | 'timestamp' | 'bytea' | 'json' | 'other';
@@ -26,7 +27,10 @@ export function canonicalRow(columns: readonly RowColumn[], rowJson: string): st
   return canonicalRowAndPk(columns, rowJson, []).payload;
 }
 
-/** The payload and the event_pk (one key: its value's text; several: the JSON array of values). */
+/**
+ * The payload and the event_pk (one key: its value's text; several: the JSON array of values;
+ * then `encodeRowKey`).
+ */
 export function canonicalRowAndPk(columns: readonly RowColumn[], rowJson: string, pkColumns: readonly string[]): { payload: string; pk: string } {
   const row = parseJsonExact(rowJson);
   if (row === null || typeof row !== 'object' || !('obj' in row)) {
@@ -44,7 +48,8 @@ export function canonicalRowAndPk(columns: readonly RowColumn[], rowJson: string
   } else if (pkColumns.length > 1) {
     pk = `[${pkColumns.map((c) => values.get(c) ?? 'null').join(',')}]`;
   }
-  return { payload, pk };
+  // Never shaped like a row-version key (core/row-key.ts), so versions cannot collide with it.
+  return { payload, pk: encodeRowKey(pk) };
 }
 
 /** Member names in RFC 8785 order with their JSON text; a sequencer batch reuses one columns array. */

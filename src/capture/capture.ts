@@ -4,17 +4,38 @@
  * commit (queued). The trigger, the canonical row form in SQL and the chaining function live in
  * migrations/postgres/; this module installs them, watches tables, runs the sequencer, backfills
  * rows that predate watching and builds the scan targets that find edited, deleted and unchained rows.
+ * Watch, unwatch and install chain their configuration (capture-state.ts), and the scan holds the
+ * catalog and the registry to what the chain says, not the other way round.
  */
 import type pg from 'pg';
 import { canonicalHash } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
-import { scanTargets, type ScanReport, type ScanTarget } from '../ledger/scan.js';
+import { parseVersionKey, VERSION_INFIX } from '../core/row-key.js';
+import { compareFindings, scanTargets, type ScanFinding, type ScanReport, type ScanTarget } from '../ledger/scan.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
 import { mapPgError, PostgresStore } from '../store/postgres/postgres-store.js';
 import type { Queryable, Store } from '../store/store.js';
 import { Appender } from '../ledger/appender.js';
 import type { PreparedEvent } from '../ledger/prepare-event.js';
 import { canonicalRowAndPk, type RowColumn } from './canonical-row.js';
+import {
+  CAPTURE_TRIGGER,
+  DDL_EVENT_TRIGGERS,
+  INSTALL_EVENT,
+  TRUNCATE_GUARD,
+  UNWATCH_EVENT,
+  WATCH_EVENT,
+  captureFindings,
+  captureHistory,
+  chainCaptureEvent,
+  ddlEvidenceSince,
+  expectedFunctions,
+  functionFindings,
+  registryRows,
+  watchedRelid,
+  type CaptureHistory,
+  type ChainedWatch,
+} from './capture-state.js';
 
 export type CaptureMode = 'sync' | 'queued';
 
@@ -24,8 +45,6 @@ export const READ_ONLY_ROLE = 'sealtrail_audit_ro';
 export const SEQUENCER_LOCK_KEY = 7_304_041_771_292_002n;
 
 const CAPTURE_MIGRATIONS = new URL('./migrations/', import.meta.url);
-const TRIGGER_NAME = 'sealtrail_capture';
-const TRUNCATE_GUARD = 'sealtrail_truncate_guard';
 const AUDIT_TABLES = ['audit_chain', 'merkle_nodes', 'ledger_head', 'checkpoints', 'sealtrail_migrations', 'capture_tables', 'capture_outbox'];
 
 export interface WatchedTable {
@@ -87,24 +106,60 @@ export async function installCapture(store: Store): Promise<InstallReport> {
   let ddlEvidence = false;
   if (superuser) {
     await pgStore.writeTransaction(async (tx) => {
-      for (const [name, event] of [
-        ['sealtrail_ddl_end', 'ddl_command_end'],
-        ['sealtrail_ddl_drop', 'sql_drop'],
-      ] as const) {
+      let created = false;
+      for (const { name, event } of DDL_EVENT_TRIGGERS) {
         const exists = await tx.query('SELECT 1 FROM pg_event_trigger WHERE evtname = ?', [name]);
         if (exists.length === 0) {
           await tx.exec(`CREATE EVENT TRIGGER ${name} ON ${event} EXECUTE FUNCTION sealtrail_ddl_evidence()`);
           // Fires under session_replication_role = replica too.
           await tx.exec(`ALTER EVENT TRIGGER ${name} ENABLE ALWAYS`);
+          created = true;
         }
       }
+      // From this event on, scan expects the event triggers to be there and enabled.
+      if (created || !(await captureHistory(tx)).ddlEvidence) await chainCaptureEvent(tx, INSTALL_EVENT, { event_triggers: DDL_EVENT_TRIGGERS });
     });
     ddlEvidence = true;
   } else {
     ddlEvidence = (await pgStore.query('SELECT 1 FROM pg_event_trigger WHERE evtname = ?', ['sealtrail_ddl_end'])).length > 0;
   }
+  await recordUnchainedWatches(pgStore);
   const readOnlyRole = await ensureReadOnlyRole(pgStore);
   return { applied, ddlEvidence, readOnlyRole };
+}
+
+/**
+ * Ledgers from before watches were chained: every registry row with no chained watch event for
+ * its kind gets one now (`backfilled: true`), recording the registry as it stands at this install.
+ */
+async function recordUnchainedWatches(store: PostgresStore): Promise<void> {
+  await store.writeTransaction(async (tx) => {
+    const history = await captureHistory(tx);
+    for (const row of await registryRows(tx)) {
+      if (row.name === null || row.schema === null || history.watched.has(row.event_kind)) continue;
+      const table = (await tx.query<{ t: string }>('SELECT ?::oid::regclass::text AS t', [Number(row.relid)]))[0]!.t;
+      await chainCaptureEvent(tx, WATCH_EVENT, {
+        ...watchBody({ table, kind: row.event_kind, mode: row.mode as CaptureMode, pkColumns: row.pk_columns, updates: row.updates, deletes: row.deletes }, { relid: Number(row.relid), schema: row.schema, relname: row.name }),
+        backfilled: true,
+      });
+    }
+  });
+}
+
+function watchBody(w: WatchedTable, t: { relid: number; schema: string; relname: string }): Record<string, unknown> {
+  return { kind: w.kind, table: w.table, schema: t.schema, name: t.relname, relid: t.relid, mode: w.mode, pk_columns: w.pkColumns, updates: w.updates, deletes: w.deletes };
+}
+
+function sameWatch(c: ChainedWatch | undefined, w: WatchedTable, t: ResolvedTable): boolean {
+  return (
+    c !== undefined &&
+    c.schema === t.schema &&
+    c.name === t.relname &&
+    c.mode === w.mode &&
+    c.updates === w.updates &&
+    c.deletes === w.deletes &&
+    c.pkColumns.join('\u0000') === w.pkColumns.join('\u0000')
+  );
 }
 
 async function ensureReadOnlyRole(store: PostgresStore): Promise<boolean> {
@@ -138,13 +193,19 @@ async function roleExists(q: Queryable): Promise<boolean> {
 interface ResolvedTable {
   relid: number;
   name: string;
+  schema: string;
+  relname: string;
 }
 
 async function resolveTable(q: Queryable, table: string): Promise<ResolvedTable> {
   if (typeof table !== 'string' || table.trim() === '') throw new SealtrailError('invalid_argument', 'a table name is required');
-  let rows: Array<{ relid: number | null; name: string | null; kind: string | null }>;
+  let rows: Array<{ relid: number | null; name: string | null; kind: string | null; schema: string; relname: string }>;
   try {
-    rows = await q.query('SELECT c.oid::int8 AS relid, c.oid::regclass::text AS name, c.relkind::text AS kind FROM pg_class c WHERE c.oid = to_regclass(?)', [table]);
+    rows = await q.query(
+      `SELECT c.oid::int8 AS relid, c.oid::regclass::text AS name, c.relkind::text AS kind, n.nspname::text AS schema, c.relname::text AS relname
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(?)`,
+      [table],
+    );
   } catch (err) {
     throw new SealtrailError('table_not_found', `table ${JSON.stringify(table)} does not exist`, { cause: err, details: { table } });
   }
@@ -152,7 +213,7 @@ async function resolveTable(q: Queryable, table: string): Promise<ResolvedTable>
   if (!row || row.relid === null || !(row.kind === 'r' || row.kind === 'p')) {
     throw new SealtrailError('table_not_found', `table ${JSON.stringify(table)} does not exist`, { details: { table } });
   }
-  return { relid: Number(row.relid), name: row.name! };
+  return { relid: Number(row.relid), name: row.name!, schema: row.schema, relname: row.relname };
 }
 
 async function primaryKey(q: Queryable, relid: number): Promise<string[]> {
@@ -203,8 +264,10 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     );
     const prior = existing[0];
     const triggerOk =
-      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, TRIGGER_NAME])).length > 0;
+      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, CAPTURE_TRIGGER])).length > 0;
+    const history = await captureHistory(tx);
     if (
+      sameWatch(history.watched.get(kind), result, resolved) &&
       prior &&
       prior.mode === mode &&
       prior.event_kind === kind &&
@@ -221,11 +284,17 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
          pk_columns = EXCLUDED.pk_columns, updates = EXCLUDED.updates, deletes = EXCLUDED.deletes`,
       [resolved.relid, resolved.name, kind, mode, pgArray(pkColumns), updates, deletes],
     );
+    // Re-watched under another kind: the old kind is no longer captured, and the chain says so.
+    if (prior && prior.event_kind !== kind && history.watched.has(prior.event_kind)) {
+      await chainCaptureEvent(tx, UNWATCH_EVENT, { kind: prior.event_kind, table: resolved.name, schema: resolved.schema, name: resolved.relname, relid: resolved.relid });
+    }
+    // What the scan will hold this table's capture to, chained with the registry change.
+    await chainCaptureEvent(tx, WATCH_EVENT, watchBody(result, resolved));
     const args = [kind, mode, ...pkColumns].map(quoteLiteral).join(', ');
     const events = ['INSERT', ...(updates ? ['UPDATE'] : []), ...(deletes ? ['DELETE'] : [])].join(' OR ');
-    await tx.exec(`CREATE OR REPLACE TRIGGER ${TRIGGER_NAME} AFTER ${events} ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
+    await tx.exec(`CREATE OR REPLACE TRIGGER ${CAPTURE_TRIGGER} AFTER ${events} ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
     // ALWAYS: session_replication_role = replica does not switch capture off.
-    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${TRIGGER_NAME}`);
+    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${CAPTURE_TRIGGER}`);
     await tx.exec(`CREATE OR REPLACE TRIGGER ${TRUNCATE_GUARD} BEFORE TRUNCATE ON ${resolved.name} FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
     if (await roleExists(tx)) {
       try {
@@ -262,25 +331,64 @@ export async function watchTables(
   return { watched, failed };
 }
 
-/** Stops capturing a table (the trigger is dropped, which is itself chained as DDL evidence). */
+/**
+ * Stops capturing a table: chains a `sealtrail.capture.unwatch` event per kind it was watched
+ * under, drops its triggers (itself chained as DDL evidence) and its registry row, in one
+ * transaction. A watched table that no longer exists can be unwatched by the name it was watched as.
+ */
 export async function unwatchTable(store: Store, table: string): Promise<boolean> {
   const pgStore = requirePostgres(store);
   return pgStore.writeTransaction(async (tx) => {
-    const resolved = await resolveTable(tx, table);
-    const known = await tx.query('SELECT 1 FROM capture_tables WHERE relid = ?::oid', [resolved.relid]);
-    await tx.exec(`DROP TRIGGER IF EXISTS ${TRIGGER_NAME} ON ${resolved.name}`);
-    await tx.exec(`DROP TRIGGER IF EXISTS ${TRUNCATE_GUARD} ON ${resolved.name}`);
-    await tx.run('DELETE FROM capture_tables WHERE relid = ?::oid', [resolved.relid]);
-    return known.length > 0;
+    const history = await captureHistory(tx);
+    let resolved: ResolvedTable | null = null;
+    try {
+      resolved = await tx.savepoint(() => resolveTable(tx, table));
+    } catch (err) {
+      if (!(err instanceof SealtrailError && err.code === 'table_not_found')) throw err;
+      const gone = [...history.watched.values()].filter((w) => w.table === table || `${w.schema}.${w.name}` === table);
+      let unwatched = 0;
+      for (const w of gone) {
+        if ((await watchedRelid(tx, w)) !== null) continue;
+        await chainCaptureEvent(tx, UNWATCH_EVENT, { kind: w.kind, table: w.table, schema: w.schema, name: w.name, relid: null });
+        await tx.run('DELETE FROM capture_tables WHERE event_kind = ?', [w.kind]);
+        unwatched++;
+      }
+      if (unwatched === 0) throw err;
+      return true;
+    }
+    const r = resolved;
+    const kinds = new Set((await tx.query<{ k: string }>('SELECT event_kind AS k FROM capture_tables WHERE relid = ?::oid', [r.relid])).map((x) => x.k));
+    for (const w of history.watched.values()) if (w.schema === r.schema && w.name === r.relname) kinds.add(w.kind);
+    for (const kind of [...kinds].sort()) {
+      await chainCaptureEvent(tx, UNWATCH_EVENT, { kind, table: r.name, schema: r.schema, name: r.relname, relid: r.relid });
+    }
+    await tx.exec(`DROP TRIGGER IF EXISTS ${CAPTURE_TRIGGER} ON ${r.name}`);
+    await tx.exec(`DROP TRIGGER IF EXISTS ${TRUNCATE_GUARD} ON ${r.name}`);
+    await tx.run('DELETE FROM capture_tables WHERE relid = ?::oid', [r.relid]);
+    return kinds.size > 0;
   });
 }
 
+/**
+ * The watched tables that exist, as the chained watch events say (a registry row no chained
+ * watch accounts for is listed too, as `scan` still scans it), ordered by kind.
+ */
 export async function listWatched(store: Store, q: Queryable = store): Promise<WatchedTable[]> {
   requirePostgres(store);
-  const rows = await q.query<{ table_name: string; event_kind: string; mode: CaptureMode; pk_columns: string[]; updates: boolean; deletes: boolean }>(
-    'SELECT relid::regclass::text AS table_name, event_kind, mode, pk_columns, updates, deletes FROM capture_tables ORDER BY event_kind',
-  );
-  return rows.map((r) => ({ table: r.table_name, kind: r.event_kind, mode: r.mode, pkColumns: r.pk_columns, updates: r.updates, deletes: r.deletes }));
+  const history = await captureHistory(q);
+  const out: WatchedTable[] = [];
+  for (const w of history.watched.values()) {
+    const relid = await watchedRelid(q, w);
+    if (relid === null) continue;
+    const table = (await q.query<{ t: string }>('SELECT ?::oid::regclass::text AS t', [relid]))[0]!.t;
+    out.push({ table, kind: w.kind, mode: w.mode, pkColumns: w.pkColumns, updates: w.updates, deletes: w.deletes });
+  }
+  for (const r of await registryRows(q)) {
+    if (r.name === null || history.watched.has(r.event_kind)) continue;
+    const table = (await q.query<{ t: string }>('SELECT ?::oid::regclass::text AS t', [Number(r.relid)]))[0]!.t;
+    out.push({ table, kind: r.event_kind, mode: r.mode as CaptureMode, pkColumns: r.pk_columns, updates: r.updates, deletes: r.deletes });
+  }
+  return out.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,9 +442,9 @@ function outboxEvents(rows: readonly OutboxRow[], tags: Map<number, RowColumn[]>
   const events: PreparedEvent[] = [];
   for (const r of rows) {
     const columns = tags.get(Number(r.relid)) ?? [];
-    const now = r.row_data === null ? null : captureEvent(r.event_kind, columns, r.row_data, r.pk_columns, r.op === 'insert' ? undefined : '#update@');
+    const now = r.row_data === null ? null : captureEvent(r.event_kind, columns, r.row_data, r.pk_columns, r.op === 'insert' ? undefined : VERSION_INFIX.update);
     if (r.old_data !== null && r.op !== 'insert') {
-      const old = captureEvent(r.event_kind, columns, r.old_data, r.pk_columns, '#delete@');
+      const old = captureEvent(r.event_kind, columns, r.old_data, r.pk_columns, VERSION_INFIX.delete);
       if (!(r.op === 'update' && now !== null && now.pk === old.pk)) events.push(old);
     }
     if (now !== null) events.push(now);
@@ -579,9 +687,6 @@ interface ChainedVersion {
   eventHash: Buffer;
 }
 
-/** `<pk>#update@<seq>` / `<pk>#delete@<seq>` / `<pk>@<seq>`, where seq must be the entry's own seq. */
-const VERSION_PK = /^([\s\S]*?)(#update|#delete)?@([0-9]+)$/;
-
 /**
  * Every chained version of each row key that has more than its insert: with UPDATE/DELETE capture
  * the latest version is what the row must look like now (or that it is gone).
@@ -594,11 +699,12 @@ async function chainedVersions(q: Queryable, kind: string): Promise<Map<string, 
   );
   const reinserts: Array<{ base: string; v: ChainedVersion }> = [];
   for (const r of rows) {
-    const m = VERSION_PK.exec(r.event_pk);
-    if (!m || m[3] !== String(r.seq)) continue;
-    const v: ChainedVersion = { seq: Number(r.seq), pk: r.event_pk, op: m[2] === '#update' ? 'update' : m[2] === '#delete' ? 'delete' : 'insert', eventHash: r.event_hash };
-    if (v.op === 'insert') reinserts.push({ base: m[1]!, v });
-    else byPk.set(m[1]!, [...(byPk.get(m[1]!) ?? []), v]);
+    const parsed = parseVersionKey(r.event_pk, Number(r.seq));
+    if (!parsed) continue;
+    const base = parsed.rowPk;
+    const v: ChainedVersion = { seq: Number(r.seq), pk: r.event_pk, op: parsed.op === 'reinsert' ? 'insert' : parsed.op, eventHash: r.event_hash };
+    if (v.op === 'insert') reinserts.push({ base, v });
+    else byPk.set(base, [...(byPk.get(base) ?? []), v]);
   }
   // pk@seq is a version only as the re-insert of a key whose delete was chained; otherwise it
   // stays what it was (a conflicting payload, reported by the scan as it always was).
@@ -628,11 +734,20 @@ async function chainedVersions(q: Queryable, kind: string): Promise<Map<string, 
  * was chained is not a deletion; earlier versions are accounted for by the latest one, so the
  * table's `rows` count includes them. `q` lets the scan run inside one snapshot.
  */
-export async function captureScanTargets(store: Store, q: Queryable & { cursorBatches?: CursorReader } = store): Promise<ScanTarget[]> {
+export async function captureScanTargets(
+  store: Store,
+  q: Queryable & { cursorBatches?: CursorReader } = store,
+  history?: CaptureHistory,
+): Promise<ScanTarget[]> {
   requirePostgres(store);
   const targets: ScanTarget[] = [];
-  for (const w of await listWatched(store, q)) {
-    const relid = Number((await q.query<{ r: number }>('SELECT to_regclass(?)::oid::int8 AS r', [w.table]))[0]!.r);
+  for (const w of await scannedTables(q, history ?? (await captureHistory(q)))) {
+    if (w.relid === null) {
+      // The table is gone: every row chained under its kind is unaccounted for.
+      targets.push({ kind: w.kind, rows: async function* () {} });
+      continue;
+    }
+    const relid = w.relid;
     const columns = await columnsOf(q, relid);
     // Queued events not yet chained: key -> the row contents they carry (null: a pending delete).
     const pending = new Map<string, Array<Buffer | null>>();
@@ -710,6 +825,48 @@ export async function captureScanTargets(store: Store, q: Queryable & { cursorBa
 
 type CursorReader = (sql: string) => AsyncIterable<Array<Record<string, unknown>>>;
 
+interface ScannedTable {
+  kind: string;
+  /** A SQL name for the table (schema-qualified, quoted). */
+  table: string;
+  relid: number | null;
+  pkColumns: string[];
+}
+
+/**
+ * The tables to scan: every table the chain says is watched (a dropped one with no rows), plus
+ * registry rows no chained watch accounts for (reported as `capture_unrecorded`, still scanned).
+ */
+async function scannedTables(q: Queryable, history: CaptureHistory): Promise<ScannedTable[]> {
+  const tables: ScannedTable[] = [];
+  for (const w of history.watched.values()) {
+    tables.push({ kind: w.kind, table: `${quoteIdent(w.schema)}.${quoteIdent(w.name)}`, relid: await watchedRelid(q, w), pkColumns: w.pkColumns });
+  }
+  for (const row of await registryRows(q)) {
+    if (row.name === null || row.schema === null || history.watched.has(row.event_kind)) continue;
+    tables.push({ kind: row.event_kind, table: `${quoteIdent(row.schema)}.${quoteIdent(row.name)}`, relid: Number(row.relid), pkColumns: row.pk_columns });
+  }
+  return tables.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+}
+
+/** The capture functions as the capture migrations applied to this database define them. */
+async function appliedFunctions(q: Queryable): Promise<Map<string, string>> {
+  const applied = await q.query<{ version: number | string; sha256: string }>(`SELECT version, sha256 FROM sealtrail_migrations WHERE component = 'capture'`);
+  const steps = loadMigrations(CAPTURE_MIGRATIONS, 'postgres');
+  // A step whose text differs from the applied one is migration_changed, reported by init; a
+  // database not yet upgraded is held to the steps it has.
+  const sql = steps.filter((m) => applied.some((a) => Number(a.version) === m.version && a.sha256 === m.sha256)).map((m) => m.sql);
+  return expectedFunctions(sql);
+}
+
+export interface ScanOptions {
+  /**
+   * Report DDL evidence chained after this seq only (the last trusted state; default 0: all).
+   * Capture state (`capture_disabled` …) and rows are always checked in full.
+   */
+  since?: number;
+}
+
 function pagedReader(q: Queryable): CursorReader {
   return async function* (sql: string) {
     yield await q.query(sql);
@@ -720,8 +877,16 @@ function pagedReader(q: Queryable): CursorReader {
  * Scans every watched table (plus `extraTargets`, e.g. the task tables) in one REPEATABLE READ
  * snapshot, so rows committed during the scan cannot look unchained.
  */
-export async function scanCapture(store: Store, extraTargets: (q: Store) => ScanTarget[] | Promise<ScanTarget[]> = () => []): Promise<ScanReport> {
-  if (store.dialect !== 'postgres') return scanTargets(store, await extraTargets(store));
+export async function scanCapture(
+  store: Store,
+  extraTargets: (q: Store) => ScanTarget[] | Promise<ScanTarget[]> = () => [],
+  options: ScanOptions = {},
+): Promise<ScanReport> {
+  const since = options.since ?? 0;
+  if (!Number.isSafeInteger(since) || since < 0) {
+    throw new SealtrailError('invalid_argument', `since must be a seq (a non-negative integer), not ${JSON.stringify(since)}`, { details: { since } });
+  }
+  if (store.dialect !== 'postgres') return { ...(await scanTargets(store, await extraTargets(store))), since };
   return store.transaction(async (tx) => {
     await tx.exec('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     let cursors = 0;
@@ -741,7 +906,17 @@ export async function scanCapture(store: Store, extraTargets: (q: Store) => Scan
         await tx.exec(`CLOSE ${name}`);
       }
     };
-    const targets = [...(await captureScanTargets(store, view)), ...(await extraTargets(view))];
-    return scanTargets(view, targets);
+    const history = await captureHistory(view);
+    const state = [...(await captureFindings(view, history)), ...(await functionFindings(view, await appliedFunctions(view)))];
+    const { evidence, mismatched } = await ddlEvidenceSince(view, history, since);
+    const targets = [...(await captureScanTargets(store, view, history)), ...(await extraTargets(view))];
+    const report = await scanTargets(view, targets);
+    const bySeq = new Map<number | null, ScanFinding>();
+    for (const f of [...history.mismatched, ...mismatched]) bySeq.set(f.seq, f);
+    report.findings = [...report.findings, ...state, ...bySeq.values()].sort(compareFindings);
+    report.ddlEvidence = evidence;
+    report.since = since;
+    report.ok = report.findings.length === 0 && evidence.every((e) => e.by_sealtrail && !e.weakens_capture);
+    return report;
   });
 }

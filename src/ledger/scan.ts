@@ -17,24 +17,69 @@ export interface ScanTarget {
   rows(): AsyncIterable<{ pk: string; eventHash: Buffer }>;
 }
 
-export type FindingType = 'edited' | 'deleted' | 'unchained';
+/**
+ * `edited`, `deleted`, `unchained`: a row against its chain entry. PostgreSQL capture adds
+ * `capture_disabled` (a table the chain says is watched whose capture trigger, truncate guard,
+ * table or registry row is missing, disabled or altered; or a DDL evidence event trigger that was
+ * installed and is gone or disabled), `capture_unrecorded` (a registry row no chained watch event
+ * accounts for) and `evidence_mismatch` (a capture or evidence event whose stored payload no
+ * longer hashes to its chained event_hash, so it cannot be relied on). docs/capture.md.
+ */
+export type FindingType = 'edited' | 'deleted' | 'unchained' | 'capture_disabled' | 'capture_unrecorded' | 'evidence_mismatch';
 
 export interface ScanFinding {
   type: FindingType;
   event_kind: string;
   event_pk: string;
-  /** The chain entry's seq; null for a row that was never chained. */
+  /** The chain entry's seq (for capture findings: the watch or install event); null for a row that was never chained. */
   seq: number | null;
+  /** Capture findings: what exactly is wrong (e.g. `trigger_missing`, `trigger_disabled`, `registry_missing`). */
+  reason?: string;
+  /** Capture findings about a table: the table as it was watched. */
+  table?: string;
+}
+
+/** A chained DDL, maintenance or capture configuration event (PostgreSQL capture). */
+export interface DdlEvidence {
+  seq: number;
+  /** `sealtrail.ddl`, `sealtrail.maintenance` or `sealtrail.capture.watch` / `.unwatch` / `.install`. */
+  event_kind: string;
+  /** Chained by sealtrail itself, or in the same transaction as one of its capture events. */
+  by_sealtrail: boolean;
+  /** The seq of that capture event; null when nothing sealtrail did explains it. */
+  explained_by: number | null;
+  /**
+   * An unwatch, a re-watch that stopped chaining UPDATEs or DELETEs, or an install that dropped a
+   * DDL evidence event trigger from what scan expects: reviewed like unexplained evidence.
+   */
+  weakens_capture: boolean;
+  /** The event's payload, re-hashed by the scan (command_tag, object_identity, role, query, txid …). */
+  payload: Record<string, unknown>;
 }
 
 export interface ScanReport {
+  /** No finding, no DDL evidence that sealtrail's own operations do not explain, and no capture weakened. */
   ok: boolean;
   tables: Array<{ kind: string; rows: number; chained: number }>;
   findings: ScanFinding[];
+  /** Evidence events with seq > `since` (empty on SQLite). */
+  ddlEvidence: DdlEvidence[];
+  /** The seq after which evidence was reported (0: all). */
+  since: number;
+}
+
+/** Orders findings by seq (never-chained rows last), then by pk in code-unit order, whatever the locale. */
+export function compareFindings(a: ScanFinding, b: ScanFinding): number {
+  const bySeq = (a.seq ?? Infinity) - (b.seq ?? Infinity);
+  if (bySeq !== 0) return bySeq;
+  if (a.event_pk !== b.event_pk) return a.event_pk < b.event_pk ? -1 : 1;
+  const ra = a.reason ?? '';
+  const rb = b.reason ?? '';
+  return ra === rb ? 0 : ra < rb ? -1 : 1;
 }
 
 export async function scanTargets(store: Store, targets: readonly ScanTarget[]): Promise<ScanReport> {
-  const report: ScanReport = { ok: true, tables: [], findings: [] };
+  const report: ScanReport = { ok: true, tables: [], findings: [], ddlEvidence: [], since: 0 };
   for (const target of targets) {
     const chained = new Map<string, { seq: number; eventHash: Buffer }>();
     const rows = await store.query<{ seq: number; event_pk: string; event_hash: Buffer }>(
@@ -56,7 +101,7 @@ export async function scanTargets(store: Store, targets: readonly ScanTarget[]):
     }
     report.tables.push({ kind: target.kind, rows: count, chained: chained.size });
   }
-  report.findings.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity) || a.event_pk.localeCompare(b.event_pk));
+  report.findings.sort(compareFindings);
   report.ok = report.findings.length === 0;
   return report;
 }

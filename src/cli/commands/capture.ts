@@ -137,22 +137,40 @@ export function register(program: Command, withContext: WithContext): void {
 
   program
     .command('scan')
-    .description('check every watched row against the chain (edited, deleted, unchained rows); exit 1 on findings')
+    .description(
+      'check every watched row against the chain (edited, deleted, unchained rows), capture itself against the chained watches (capture_disabled), and list DDL evidence; exit 1 on findings or unexplained evidence',
+    )
+    .option('--since <seq>', 'report DDL evidence chained after this seq only (your last reviewed, trusted state); default: all')
     .action(
-      withContext(async (ctx) =>
-        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
-          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q));
+      withContext<{ since?: string }>(async (ctx, { opts }) => {
+        const since = opts.since === undefined ? 0 : /^[0-9]+$/.test(opts.since) ? Number(opts.since) : NaN;
+        if (!Number.isSafeInteger(since)) throw new SealtrailError('invalid_argument', `--since must be a seq (a non-negative integer), not ${JSON.stringify(opts.since)}`);
+        return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), { since });
+          const unexplained = report.ddlEvidence.filter((e) => !e.by_sealtrail || e.weakens_capture);
+          const describe = (p: Record<string, unknown>) =>
+            [p.command_tag ?? p.operation, p.object_identity ?? p.table, p.role === undefined ? '' : `by ${String(p.role)}`].filter((x) => x !== undefined && x !== '').map(String).join(' ');
           ctx.out.result(
             () =>
               [
                 ...report.tables.map((t) => `${t.kind}: ${t.rows} rows, ${t.chained} chained`),
-                ...report.findings.map((f) => `${f.type}: ${f.event_kind} ${f.event_pk}${f.seq === null ? '' : ` (seq ${f.seq})`}`),
-                report.ok ? 'scan: ok' : `scan: ${report.findings.length} finding(s)`,
-              ].join('\n'),
+                ...report.findings.map(
+                  (f) => `${f.type}: ${f.event_kind} ${f.event_pk}${f.reason === undefined ? '' : ` [${f.reason}]`}${f.seq === null ? '' : ` (seq ${f.seq})`}`,
+                ),
+                ...unexplained.map((e) =>
+                  e.weakens_capture
+                    ? `capture weakened: seq ${e.seq} ${e.event_kind} ${String(e.payload.kind)} (${String(e.payload.table)}) by ${String(e.payload.role)}`
+                    : `ddl evidence: seq ${e.seq} ${e.event_kind} ${describe(e.payload)}`,
+                ),
+                report.ddlEvidence.length > unexplained.length ? `ddl evidence: ${report.ddlEvidence.length - unexplained.length} event(s) from sealtrail's own operations (--json lists them)` : '',
+                report.ok ? 'scan: ok' : `scan: ${report.findings.length} finding(s), ${unexplained.length} evidence event(s) to review (acknowledge with --since)`,
+              ]
+                .filter((line) => line !== '')
+                .join('\n'),
             report,
           );
           return report.ok ? 0 : 1;
-        }),
-      ),
+        });
+      }),
     );
 }

@@ -13,6 +13,12 @@ export interface TrustedState {
   root: Buffer;
   /** Absent when the trusted state is a checkpoint (checkpoints commit to the Merkle root only). */
   chainHash?: Buffer;
+  /**
+   * The compact-range frontier at `size` (one hash per set bit of size, left to right), e.g. a
+   * monitor's VerifyReport.frontier. Lets `skipPrefix` start from hashes the verifier computed
+   * itself instead of the database's stored tree.
+   */
+  frontier?: Buffer[];
 }
 
 /** Parses `sealtrail head --json` output or a checkpoint note (signature checked when verifiers are given). */

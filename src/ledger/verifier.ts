@@ -261,6 +261,10 @@ async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segm
       if (s.nextSeq <= s.to) break;
     }
     if (expected <= to) throw new Diverged({ seq: expected, kind: null, pk: null, reason: expected > lastStored ? 'truncated' : 'seq_gap' }, state);
+    if (to === end && head.size < end) {
+      // Rows past the head that the pass did not read (they were skipped with the prefix).
+      throw new Diverged({ ...(await rowIdentity(snap, head.size + 1)), seq: head.size + 1, reason: 'root_mismatch' }, state);
+    }
     if (to === end && (!state.chainHash.equals(head.chainHash) || (state.range && !state.range.root().equals(head.root)))) {
       // The entries are sound; only the head row disagrees with them.
       throw new Diverged({ ...(await rowIdentity(snap, head.size)), seq: head.size, reason: 'root_mismatch' }, state);
@@ -320,7 +324,9 @@ async function startingState(snap: SnapshotReader, from: number, trusted: Truste
   const unknown: State = { size: before, chainHash: GENESIS_HASH, range: null };
   if (!row) throw new Diverged({ seq: before, kind: null, pk: null, reason: before > lastStored ? 'truncated' : 'seq_gap' }, { ...unknown, size: before - 1 });
   let range: CompactRange | null = null;
-  if (skipPrefix && trusted?.frontier) {
+  // Starting from the trusted state itself (not when the ledger is now shorter than it).
+  const fromTrusted = skipPrefix && trusted !== undefined && trusted.size === before;
+  if (fromTrusted && trusted.frontier) {
     try {
       range = CompactRange.fromFrontier(before, trusted.frontier);
     } catch (err) {
@@ -333,7 +339,7 @@ async function startingState(snap: SnapshotReader, from: number, trusted: Truste
       range = null;
     }
   }
-  const state: State = { size: before, chainHash: skipPrefix && trusted?.chainHash ? trusted.chainHash : row.chain_hash, range };
+  const state: State = { size: before, chainHash: fromTrusted && trusted.chainHash ? trusted.chainHash : row.chain_hash, range };
   if (trusted && trusted.size === before && (!matchesTrusted(state, trusted) || !row.chain_hash.equals(state.chainHash))) {
     throw new Diverged({ seq: before, kind: row.event_kind, pk: row.event_pk, reason: 'checkpoint_mismatch' }, { ...state, size: before });
   }

@@ -255,8 +255,8 @@ export class SqliteStore implements Store {
     yield* readEntryBatches(this.db, (fn) => this.mutex.run(async () => this.wrap(fn)), from, to, batchSize);
   }
 
-  openSnapshot(): Promise<Snapshot> {
-    return Promise.resolve(openSqliteSnapshot(this.location));
+  async openSnapshot(): Promise<Snapshot> {
+    return openSqliteSnapshot(this.location);
   }
 
   readSnapshot<T>(fn: (snapshot: SnapshotReader) => Promise<T>): Promise<T> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { runCli } from '../../src/cli/program.js';
 import { encodeBase64 } from '../../src/core/base64.js';
 import { isSealtrailError } from '../../src/core/errors.js';
-import { openLedger, headToJson } from '../../src/ledger/ledger.js';
+import { openLedger, headToJson, type Head } from '../../src/ledger/ledger.js';
 import type { VerifyOptions } from '../../src/ledger/verifier.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
 
@@ -92,7 +92,7 @@ for (const backend of BACKENDS) {
     it('reports the state at each requested size as the ledger had it then', async () => {
       const ledger = await openLedger({ url: await backend.freshUrl() });
       try {
-        const heads = [];
+        const heads: Head[] = [];
         heads.push(await ledger.head());
         for (let n = 1; n <= 9; n++) {
           await ledger.append('k', `p${n}`, { n });

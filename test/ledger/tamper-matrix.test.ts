@@ -132,6 +132,25 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it('reports the lazy re-chain of the issue at seq 57, after an honest append, against a signed checkpoint, in parallel too', async () => {
+      const ledger = await openLedger({ url: await backend.freshUrl() });
+      try {
+        await ledger.appendBatch(Array.from({ length: 150 }, (_, i) => ({ kind: 'k', pk: `p${i + 1}`, payload: { i } })));
+        const keys = generateSignerKey('audit.example/log');
+        const cp = await ledger.checkpoint(NoteSigner.fromKey(keys.signerKey));
+        await tamper(ledger.store, { type: 'lazy_rechain', seq: 57, payload: { i: 'forged' } });
+        await ledger.append('k', 'honest', { i: 150 });
+        const trusted = parseTrustedState(cp.note, [NoteVerifier.fromKey(keys.verifierKey)]);
+        for (const opts of [{}, { workers: 4, segmentLog2: 4 }]) {
+          const report = await ledger.verify({ trusted, ...opts });
+          assert.deepEqual(found(report), at(57, 'tree_mismatch'), JSON.stringify(opts));
+          assert.equal(report.size, 56);
+        }
+      } finally {
+        await ledger.close();
+      }
+    });
+
     it('catches a diligent re-chain against a signed checkpoint note', async () => {
       const ledger = await seeded(await backend.freshUrl());
       try {

@@ -328,7 +328,7 @@ async function* readEntryBatches(client: Client, location: string, from: number,
 
 /** One statement, one index range scan per level (UNION ALL keeps each branch a plain range scan). */
 async function readNodeRanges(client: Client, location: string, ranges: readonly NodeRange[]): Promise<Array<Array<Buffer | undefined>>> {
-  const out = ranges.map((r) => new Array<Buffer | undefined>(Math.max(0, r.to - r.from + 1)));
+  const out = ranges.map((r) => Array.from<Buffer | undefined>({ length: Math.max(0, r.to - r.from + 1) }));
   const asked = ranges.map((r, i) => ({ ...r, i })).filter((r) => r.to >= r.from);
   if (asked.length === 0) return out;
   const sql = asked

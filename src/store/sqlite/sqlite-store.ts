@@ -358,7 +358,7 @@ function openSqliteSnapshot(location: string): Snapshot {
       run(() => {
         const stmt = prepare('SELECT idx, hash FROM merkle_nodes WHERE level = ? AND idx >= ? AND idx <= ?').raw(true);
         return ranges.map(({ level, from, to }) => {
-          const out = new Array<Buffer | undefined>(Math.max(0, to - from + 1));
+          const out = Array.from<Buffer | undefined>({ length: Math.max(0, to - from + 1) });
           for (const [idx, hash] of stmt.all(level, from, to) as Array<[number, Buffer]>) out[idx - from] = hash;
           return out;
         });

@@ -164,7 +164,8 @@ async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segm
   // Rows past the head (a phantom tail) are verified too: they must not exist at all.
   const end = Math.max(head.size, lastStored);
   const skipPrefix = options.skipPrefix === true;
-  if (options.from !== undefined && (options.from < 1 || options.from > end)) {
+  // from 1 is the start of any ledger, an empty one included (the default, spelled out).
+  if (options.from !== undefined && (options.from < 1 || (options.from > end && options.from !== 1))) {
     usage('out_of_range', `from ${options.from} is outside the ledger (1..${end})`, { from: options.from, size: end });
   }
   if (options.to !== undefined && (options.to < 1 || options.to > end)) usage('out_of_range', `to ${options.to} is outside the ledger (1..${end})`, { to: options.to, size: end });

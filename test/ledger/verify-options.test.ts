@@ -50,6 +50,20 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('verifies an empty ledger, from 1 spelled out or not, and refuses any other start', async () => {
+      const ledger = await openLedger({ url: await backend.freshUrl() });
+      try {
+        for (const options of [{}, { from: 1 }]) {
+          const report = await ledger.verify(options);
+          assert.deepEqual({ ok: report.ok, checked: report.checked, size: report.size, headSize: report.headSize }, { ok: true, checked: 0, size: 0, headSize: 0 });
+        }
+        await assert.rejects(ledger.verify({ from: 2 }), (err) => isSealtrailError(err, 'out_of_range'));
+        await assert.rejects(ledger.verify({ to: 1 }), (err) => isSealtrailError(err, 'out_of_range'));
+      } finally {
+        await ledger.close();
+      }
+    });
+
     it('states the blind spot of --skip-prefix and prints the recomputed state as JSON', async () => {
       const url = await backend.freshUrl();
       const ledger = await openLedger({ url });

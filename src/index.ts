@@ -29,8 +29,10 @@ export { taskScanTargets } from './tasks/scan-targets.js';
 export { captureGitChanges } from './tasks/git-capture.js';
 export type { GitCapture, GitCaptureFailure } from './tasks/git-capture.js';
 
-export { SIGNING_KEY_ENV, loadSigners, loadCosigner, readKeyFile, writeKeyFile, installAnchoring, raiseAlert, listAlerts, alertKey, ALERT_EVENT_KIND, issueCheckpoint, publishPending, checkpointCosignatures, verifyAgainstSinks, Witness, startWitnessServer, runMonitor, runMonitorCycle, readMonitorState, writeMonitorState, openSink, GIT_SINK_FILE } from './anchor/index.js';
+export { SIGNING_KEY_ENV, loadSigners, loadCosigner, readKeyFile, writeKeyFile, installAnchoring, raiseAlert, listAlerts, alertKey, deliverAlerts, validateAlertTable, type AlertTable, ALERT_EVENT_KIND, issueCheckpoint, publishPending, checkpointCosignatures, verifyAgainstSinks, Witness, startWitnessServer, runMonitor, runMonitorCycle, readMonitorState, writeMonitorState, openSink, GIT_SINK_FILE } from './anchor/index.js';
 export type { SignerSource, Alert, AlertInput, AlertSeverity, PublishOptions, PublishReport, SinkPublishResult, SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, VerifyAgainstSinksOptions, RunningWitness, WitnessOptions, WitnessResponse, CycleReport, MonitorOptions, MonitorState, Sink, SinkKind, SinkRecord, SinkContents, PublishRecord, PublishOutcome, PublishContext, ReadContext, ConflictReason, RetryOptions } from './anchor/index.js';
+export { CHECKPOINTS_TABLE, recomputeStates, verifyCheckpointsTable, parseWitnessKey, witnessVerifiersFor } from './anchor/index.js';
+export type { LedgerState, RecomputedStates, SinkOptions } from './anchor/index.js';
 
 export { installCapture, watchTable, watchTables, unwatchTable, listWatched, runSequencer, drainOutbox, backfill, scanCapture, captureScanTargets, READ_ONLY_ROLE, SEQUENCER_LOCK_KEY } from './capture/capture.js';
 export type { CaptureMode, WatchedTable, WatchOptions, InstallReport, SequencerOptions, BackfillResult } from './capture/capture.js';

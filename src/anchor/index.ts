@@ -1,13 +1,14 @@
 /** Anchoring: keys, checkpoint publishing to sinks, a tlog-witness, verification against sinks, the monitor. */
-export { SIGNING_KEY_ENV, loadCosigner, loadSigners, readKeyFile, writeKeyFile } from './keys.js';
+export { SIGNING_KEY_ENV, loadCosigner, loadSigners, readKeyFile, signingKeyFromEnvironment, writeKeyFile } from './keys.js';
 export type { SignerSource } from './keys.js';
 export { installAnchoring } from './schema.js';
-export { ALERT_EVENT_KIND, alertKey, listAlerts, raiseAlert } from './alerts.js';
+export { ALERT_EVENT_KIND, ALERT_FIELDS, alertKey, deliverAlerts, listAlerts, raiseAlert, validateAlertTable, type AlertTable } from './alerts.js';
 export type { Alert, AlertInput, AlertSeverity } from './alerts.js';
 export { checkpointCosignatures, issueCheckpoint, publishPending } from './publish.js';
 export type { PublishOptions, PublishReport, SinkPublishResult } from './publish.js';
-export { verifyAgainstSinks } from './verify-sinks.js';
-export type { SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, VerifyAgainstSinksOptions } from './verify-sinks.js';
+export { CHECKPOINTS_TABLE, recomputeStates, verifyAgainstSinks, verifyCheckpointsTable } from './verify-sinks.js';
+export type { LedgerState, RecomputedStates, SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, VerifyAgainstSinksOptions } from './verify-sinks.js';
+export { parseWitnessKey, witnessVerifiersFor } from './sinks/witness-sink.js';
 export { Witness, startWitnessServer } from './witness-server.js';
 export type { RunningWitness, WitnessOptions, WitnessResponse } from './witness-server.js';
 export { runMonitor, runMonitorCycle } from './monitor.js';
@@ -15,6 +16,7 @@ export type { CycleReport, MonitorOptions } from './monitor.js';
 export { readMonitorState, writeMonitorState } from './monitor-state.js';
 export type { MonitorState } from './monitor-state.js';
 export { openSink } from './sinks/index.js';
+export type { SinkOptions } from './sinks/index.js';
 export { GIT_SINK_FILE } from './sinks/git-sink.js';
 export type { ConflictReason, PublishContext, PublishOutcome, PublishRecord, ReadContext, Sink, SinkContents, SinkKind, SinkRecord } from './sinks/sink.js';
 export type { RetryOptions } from './retry.js';

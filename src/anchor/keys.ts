@@ -2,6 +2,10 @@
  * Signing keys on disk and in the environment. A key file holds one signer key string
  * (PRIVATE+KEY+…), mode 0600. Nothing here ever puts key material in an error, a log line or a
  * return value other than the signer object, whose printed forms show only public facts.
+ *
+ * A key taken from SEALTRAIL_SIGNING_KEY is removed from process.env as it is loaded, so no later
+ * child process, worker or crash dump of the environment carries it; this process keeps it in
+ * memory (it holds the signer anyway) for later loads.
  */
 import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { CosignatureSigner } from '../core/cosignature.js';
@@ -53,11 +57,28 @@ export interface SignerSource {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** The SEALTRAIL_SIGNING_KEY value once taken out of process.env. */
+let takenFromProcessEnv: string | undefined;
+
+/**
+ * SEALTRAIL_SIGNING_KEY from `env`. From process.env it is taken out (deleted) and remembered, so
+ * it is gone from the environment after the first load and still there for the next one.
+ */
+export function signingKeyFromEnvironment(env: Readonly<Record<string, string | undefined>> | undefined = process.env): string | undefined {
+  if (env !== process.env) return env?.[SIGNING_KEY_ENV];
+  const value = process.env[SIGNING_KEY_ENV];
+  if (value !== undefined) {
+    takenFromProcessEnv = value;
+    delete process.env[SIGNING_KEY_ENV];
+  }
+  return takenFromProcessEnv;
+}
+
 /** Log signers from key files, else from SEALTRAIL_SIGNING_KEY; key_unavailable when neither has one. */
 export function loadSigners(source: SignerSource): NoteSigner[] {
   const files = source.keyFiles ?? [];
   if (files.length > 0) return files.map((path) => withSource(() => NoteSigner.fromKey(readKeyFile(path)), `key file ${path}`));
-  const fromEnv = source.env?.[SIGNING_KEY_ENV];
+  const fromEnv = signingKeyFromEnvironment(source.env ?? {});
   const keys = (fromEnv ?? '')
     .split('\n')
     .map((line) => line.trim())

@@ -7,20 +7,36 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, wr
 import { dirname } from 'node:path';
 import { decodeBase64 } from '../core/base64.js';
 import { SealtrailError } from '../core/errors.js';
+import { CompactRange } from '../core/compact-range.js';
 import { fromHex } from '../core/hash.js';
 import type { TrustedState } from '../ledger/trusted-state.js';
 
+export interface OpenBreak {
+  alert_key: string;
+  seq: number | null;
+  reason: string;
+  source: string;
+  detected_at: string;
+}
+
 export interface MonitorState {
   version: 1;
-  /** The last ledger state this monitor verified; null before the first clean cycle. */
-  trusted: { size: number; root: string; chain_hash: string } | null;
-  /** A break already alerted and not yet resolved: later cycles that still see it stay quiet. */
-  open_break: { alert_key: string; seq: number | null; reason: string; detected_at: string } | null;
+  /**
+   * The last ledger state this monitor recomputed itself (never the database's head); null before
+   * the first clean cycle. `frontier` (base64 hashes) lets a sweep start the tail there.
+   */
+  trusted: { size: number; root: string; chain_hash: string; frontier?: string[] } | null;
+  /** The breaks seen by the last cycle, each alerted once (informational; alert keys dedupe). */
+  open_breaks: OpenBreak[];
+  /** Rolling sweep only: the first seq of the next slice of old entries. */
+  sweep_next: number | null;
+  /** Set once capture tables were seen on PostgreSQL: from then on a scan that cannot run is a break. */
+  capture_seen: boolean;
   last_cycle_at: string | null;
 }
 
 export function emptyState(): MonitorState {
-  return { version: 1, trusted: null, open_break: null, last_cycle_at: null };
+  return { version: 1, trusted: null, open_breaks: [], sweep_next: null, capture_seen: false, last_cycle_at: null };
 }
 
 export function readMonitorState(path: string): MonitorState {
@@ -35,7 +51,9 @@ export function readMonitorState(path: string): MonitorState {
     const state = JSON.parse(text) as MonitorState;
     if (state.version !== 1 || !('trusted' in state)) throw new Error('unknown layout');
     if (state.trusted) trustedFromState(state);
-    return { ...emptyState(), ...state };
+    // Files written before open_breaks existed held a single open_break.
+    const { open_break: _legacy, ...rest } = state as MonitorState & { open_break?: unknown };
+    return { ...emptyState(), ...rest, open_breaks: Array.isArray(rest.open_breaks) ? rest.open_breaks : [] };
   } catch {
     throw new SealtrailError('config_invalid', `monitor state file ${path} is corrupt; it must be restored from a copy, not deleted`, { details: { path } });
   }
@@ -64,5 +82,13 @@ export function trustedFromState(state: MonitorState): TrustedState | undefined 
   if (!state.trusted) return undefined;
   const root = decodeBase64(state.trusted.root);
   if (!root || root.length !== 32 || !Number.isSafeInteger(state.trusted.size)) throw new Error('bad trusted state');
-  return { size: state.trusted.size, root, chainHash: fromHex(state.trusted.chain_hash) };
+  const trusted: TrustedState = { size: state.trusted.size, root, chainHash: fromHex(state.trusted.chain_hash) };
+  if (state.trusted.frontier) {
+    const frontier = state.trusted.frontier.map((h) => decodeBase64(h));
+    if (frontier.some((h) => !h || h.length !== 32)) throw new Error('bad trusted frontier');
+    trusted.frontier = frontier as Buffer[];
+    // The frontier must reproduce the root, or it is not the state that was trusted.
+    if (!CompactRange.fromFrontier(trusted.size, trusted.frontier).root().equals(root)) throw new Error('trusted frontier does not match its root');
+  }
+  return trusted;
 }

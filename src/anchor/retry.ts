@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SealtrailError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 
 export interface RetryOptions {
   /** Attempts in total, including the first (default 3). */
@@ -36,12 +37,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
 export function sinkFailed(spec: string, err: unknown): SealtrailError {
   if (err instanceof SealtrailError) return err;
   const reason = err instanceof Error ? err.message : String(err);
-  return new SealtrailError('sink_failed', `sink ${redactSpec(spec)}: ${reason}`, { details: { sink: redactSpec(spec) } });
-}
-
-/** A sink spec safe to print: any password in a URL masked. */
-export function redactSpec(spec: string): string {
-  return spec.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+  return new SealtrailError('sink_failed', `sink ${redact(spec)}: ${redact(reason)}`, { details: { sink: redact(spec) } });
 }
 
 /** fetch with a timeout; network failures and 5xx/429 become TransientError. */
@@ -55,11 +51,11 @@ export async function httpRequest(
     response = await fetch(url, { ...init, signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;
-    throw new TransientError(`request to ${redactSpec(url)} failed${cause ? ` (${cause})` : ''}`);
+    throw new TransientError(`request to ${redact(url)} failed${cause ? ` (${cause})` : ''}`);
   }
   const text = await response.text();
   if (response.status >= 500 || response.status === 429) {
-    throw new TransientError(`${redactSpec(url)} answered ${response.status}`);
+    throw new TransientError(`${redact(url)} answered ${response.status}`);
   }
   return { status: response.status, contentType: response.headers.get('content-type') ?? '', text };
 }

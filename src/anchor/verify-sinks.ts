@@ -1,26 +1,45 @@
 /**
- * Verification against sinks: every checkpoint every sink holds must describe this ledger. A
- * table-only verify cannot see a wholesale re-chain (edit, then recompute every later hash and
- * the tree) or a cut-off tail with the head rewound; a checkpoint published outside the
- * database can. Findings carry the offending seq:
+ * Verification against sinks: every checkpoint every sink holds, and every row of the ledger's
+ * own `checkpoints` table, must describe this ledger. A table-only verify cannot see a wholesale
+ * re-chain (edit, then recompute every later hash and the tree) or a cut-off tail with the head
+ * rewound; a checkpoint published outside the database can.
  *
- *   truncated        the ledger is smaller than a published size (seq = first missing entry)
- *   re_chained       chain hash or Merkle root at a published size differs from the ledger's
- *   fork             two checkpoints of one size with different roots, or successive ones inconsistent
- *   rollback         a sink's sizes go backwards
- *   sink_edited      a record inside the sink was edited, inserted or removed (hash link broken)
+ * Nothing the database computed is trusted: the chain hash and Merkle root at every published
+ * size are recomputed from the entries in ONE streaming pass (recomputeStates), and compared with
+ * what the signed notes (and the sinks' chain_hash fields) say. Findings carry the offending seq:
+ *
+ *   truncated           the ledger is smaller than a published size (seq = first missing entry)
+ *   re_chained          chain hash or Merkle root at a published size differs from the recomputed one
+ *   fork                two checkpoints of one size with different roots
+ *   rollback            a sink's sizes go backwards
+ *   sink_edited         a record inside the sink was edited, inserted or removed (hash link broken)
+ *   sink_incomplete     the sink lacks a checkpoint anchor_sinks says it acknowledged
+ *   sink_unreadable     the sink could not be read, does not exist, or holds nothing although
+ *                       checkpoints exist and none was ever published to it (a misspelled spec)
  *   invalid_signature / invalid_note   a record's note is not a checkpoint signed by a trusted key
- *   sink_unreadable  the sink could not be read
+ *   invalid_cosignature a witness's checkpoint (or a cosignature stored in the checkpoints table)
+ *                       does not verify under the witness's configured key
+ *   witness_key_missing no --witness-vkey is configured for a witness sink
+ *   checkpoint_edited   a row of the checkpoints table is not signed by a trusted key, or its
+ *                       columns disagree with its signed note or the chain hash recomputed at its size
  */
-import { openCheckpoint } from '../core/checkpoint.js';
+import { openCheckpoint, type Checkpoint } from '../core/checkpoint.js';
+import { canonicalHash } from '../core/canonical-json.js';
+import { GENESIS_HASH, chainHash } from '../core/chain.js';
+import { CompactRange } from '../core/compact-range.js';
+import { CosignatureVerifier } from '../core/cosignature.js';
 import { SealtrailError, isSealtrailError } from '../core/errors.js';
 import { equalBytes } from '../core/hash.js';
-import { EMPTY_ROOT, verifyConsistency } from '../core/merkle.js';
+import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { NoteVerifier } from '../core/note.js';
+import { redact } from '../core/redact.js';
 import type { Ledger } from '../ledger/ledger.js';
-import { redactSpec, type RetryOptions } from './retry.js';
+import { type RetryOptions } from './retry.js';
+import { sinkKey } from './sinks/sink-key.js';
+import { jsonColumn } from './schema.js';
 import { openSink } from './sinks/index.js';
-import type { Sink, SinkRecord } from './sinks/sink.js';
+import type { Sink, SinkContents, SinkRecord } from './sinks/sink.js';
+import { WitnessSink, hasValidCosignature, witnessVerifiersFor } from './sinks/witness-sink.js';
 
 export type SinkFindingReason =
   | 'truncated'
@@ -28,9 +47,16 @@ export type SinkFindingReason =
   | 'fork'
   | 'rollback'
   | 'sink_edited'
+  | 'sink_incomplete'
   | 'invalid_signature'
   | 'invalid_note'
-  | 'sink_unreadable';
+  | 'invalid_cosignature'
+  | 'witness_key_missing'
+  | 'sink_unreadable'
+  | 'checkpoint_edited';
+
+/** The `sink` named in findings about the ledger's own checkpoints table. */
+export const CHECKPOINTS_TABLE = 'table:checkpoints';
 
 export interface SinkFinding {
   sink: string;
@@ -54,8 +80,10 @@ export interface SinkSummary {
 
 export interface SinkVerifyReport {
   ok: boolean;
-  /** Sink records checked. */
+  /** Sink records checked (checkpoints-table rows not included). */
   checked: number;
+  /** Rows of the checkpoints table checked (0 when that check is off). */
+  checkpointRows: number;
   sinks: SinkSummary[];
   findings: SinkFinding[];
 }
@@ -64,47 +92,72 @@ export interface VerifyAgainstSinksOptions {
   sinks: readonly (string | Sink)[];
   /** Trusted log verifier keys; a record signed by any of them is accepted (key rotation). */
   vkeys: readonly string[];
+  /** Witness cosigner keys (`--witness-vkey`), bound to witness sinks by name or URL. */
+  witnessKeys?: readonly string[];
+  /** Also check every row of the ledger's checkpoints table (default true). */
+  checkpointsTable?: boolean;
+  /**
+   * A sink that holds nothing and was never published to is not a finding (default false: the
+   * user named a sink that is not there). For a caller about to publish to new sinks (the monitor).
+   */
+  allowNeverPublished?: boolean;
   retry?: RetryOptions;
+}
+
+/** A ledger state recomputed from its entries. */
+export interface LedgerState {
+  size: number;
+  chainHash: Buffer;
+  root: Buffer;
+}
+
+export interface RecomputedStates {
+  /** Ascending, one per requested size that the entries reach. */
+  states: LedgerState[];
+  /** How many entries were read in sequence. */
+  size: number;
+  /** The first seq found missing (a gap in audit_chain), if the pass stopped at one. */
+  missingSeq: number | null;
 }
 
 interface Verified {
   size: number;
   root: Buffer;
+  /** The chain hash the signed note commits to (sealtrail-chain-hash extension line), when it has one. */
+  chainHash: Buffer | null;
+  checkpoint: Checkpoint;
 }
 
-export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstSinksOptions): Promise<SinkVerifyReport> {
-  if (options.vkeys.length === 0) {
-    throw new SealtrailError('invalid_argument', 'verifying against sinks needs at least one trusted verifier key (--vkey)');
-  }
-  const verifiers = options.vkeys.map((k) => NoteVerifier.fromKey(k));
-  const sinks = options.sinks.map((s) => openSink(s, options.retry));
-  const head = await ledger.head();
-  const origins = [...new Set([...verifiers.map((v) => v.name), ...(await ledger.checkpoints()).map((c) => c.origin)])];
-  const ledgerFacts = new LedgerFacts(ledger, head.size);
-  const report: SinkVerifyReport = { ok: true, checked: 0, sinks: [], findings: [] };
-  const seenRoots = new Map<number, { root: Buffer; sink: string }>();
+type Add = (f: Omit<SinkFinding, 'sink'>) => void;
 
+export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstSinksOptions): Promise<SinkVerifyReport> {
+  const verifiers = logVerifiers(options.vkeys);
+  const sinks = options.sinks.map((s) => openSink(s, { ...options.retry, ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}) }));
+  const head = await ledger.head();
+  const rows = await checkpointRows(ledger);
+  const origins = [...new Set([...verifiers.map((v) => v.name), ...rows.map((c) => c.origin)])];
+  const report: SinkVerifyReport = { ok: true, checked: 0, checkpointRows: 0, sinks: [], findings: [] };
+  const adder = (name: string): Add => (f) => {
+    // One finding per (sink, reason): the first, which names the earliest offending seq.
+    if (!report.findings.some((x) => x.sink === name && x.reason === f.reason)) report.findings.push({ sink: name, ...f });
+  };
+
+  // Read everything first, so the ledger is streamed once for all published sizes.
+  const read: Array<{ sink: Sink; name: string; records: Array<{ record: SinkRecord; verified: Verified | null }> }> = [];
   for (const sink of sinks) {
-    const name = redactSpec(sink.spec);
-    const add = (f: Omit<SinkFinding, 'sink'>) => {
-      // One finding per (sink, reason): the first, which names the earliest offending seq.
-      if (!report.findings.some((x) => x.sink === name && x.reason === f.reason)) report.findings.push({ sink: name, ...f });
-    };
-    let contents;
+    const name = redact(sink.spec);
+    const add = adder(name);
+    let contents: SinkContents;
     try {
       contents = await sink.read({ origins });
     } catch (err) {
-      add({ seq: null, size: null, reason: 'sink_unreadable', message: (err as Error).message });
+      add({ seq: null, size: null, reason: 'sink_unreadable', message: redact((err as Error).message) });
       report.sinks.push({ sink: name, kind: sink.kind, records: 0, readable: false, latestSize: null, latestAppendedAt: null });
       continue;
     }
     for (const p of contents.problems) add({ seq: p.seq, size: p.seq, reason: p.reason, message: p.message });
-    if (contents.records.length === 0 && contents.readable) {
-      const acknowledged = await publishedSize(ledger, sink.spec);
-      if (acknowledged !== null) {
-        add({ seq: acknowledged, size: acknowledged, reason: 'sink_edited', message: `the sink holds no checkpoint, but one of size ${acknowledged} was published to it` });
-      }
-    }
+    if (!contents.readable) add({ seq: null, size: null, reason: 'sink_unreadable', message: `sink ${name} cannot be read back, so nothing it holds can be checked` });
+    await checkCompleteness(ledger, sink, contents, rows.length > 0 && options.allowNeverPublished !== true, add);
     const last = contents.records.at(-1);
     report.sinks.push({
       sink: name,
@@ -114,12 +167,34 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
       latestSize: last?.seq ?? null,
       latestAppendedAt: last?.appendedAt ?? null,
     });
+    const cosigners = sink instanceof WitnessSink ? sink.verifiers : null;
+    if (cosigners !== null && cosigners.length === 0 && contents.records.length > 0) {
+      add({ seq: null, size: null, reason: 'witness_key_missing', message: `no --witness-vkey is configured for ${name}: its checkpoints cannot be told from a fake witness's` });
+    }
+    const records = contents.records.map((record) => {
+      const verified = openRecord(record, verifiers, add);
+      if (verified && cosigners !== null && cosigners.length > 0 && !hasValidCosignature(record.note, cosigners)) {
+        add({ seq: verified.size, size: verified.size, reason: 'invalid_cosignature', message: `${where(record)} carries no valid cosignature by ${cosigners.map((c) => c.name).join(', ')}` });
+      }
+      return { record, verified };
+    });
+    read.push({ sink, name, records });
+  }
+  const checkTable = options.checkpointsTable ?? true;
+  const openedRows = checkTable ? rows.map((row) => ({ row, verified: openRow(row, verifiers, adder(CHECKPOINTS_TABLE)) })) : [];
 
+  const sizes = [...read.flatMap((r) => r.records.map((x) => x.verified?.size ?? -1)), ...openedRows.map((r) => r.verified?.size ?? -1)].filter((n) => n >= 0);
+  const recomputed = await recomputeStates(ledger, sizes.filter((n) => n <= head.size));
+  const states = new Map(recomputed.states.map((s) => [s.size, s]));
+  const compare = (verified: Verified, chainHashHex: string | null): Mismatch => mismatchAt(verified, chainHashHex, head.size, states, recomputed.missingSeq);
+
+  const seenRoots = new Map<number, { root: Buffer; sink: string }>();
+  for (const { name, records } of read) {
+    const add = adder(name);
     let prev: Verified | null = null;
     let lastMatching = 0;
-    for (const record of contents.records) {
+    for (const { record, verified } of records) {
       report.checked++;
-      const verified = openRecord(record, verifiers, add);
       if (!verified) continue;
       if (prev && verified.size < prev.size) {
         add({ seq: verified.size, size: verified.size, reason: 'rollback', message: `${where(record)} has size ${verified.size}, smaller than the ${prev.size} before it` });
@@ -130,62 +205,240 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
       } else if (!other) {
         seenRoots.set(verified.size, { root: verified.root, sink: name });
       }
+      const mismatch = compare(verified, record.chainHash);
+      if (mismatch) add(mismatchFinding(mismatch, verified, `${where(record)}`, lastMatching, head.size));
+      else lastMatching = Math.max(lastMatching, verified.size);
+      prev = verified;
+    }
+  }
 
-      const mismatch = await ledgerFacts.compare(verified, record.chainHash);
-      if (mismatch === 'truncated') {
-        add({
-          seq: head.size + 1,
-          size: verified.size,
-          reason: 'truncated',
-          message: `${where(record)} commits to size ${verified.size} but the ledger has only ${head.size} entries: entries ${head.size + 1}..${verified.size} were removed`,
-        });
-      } else if (mismatch) {
-        add({
-          seq: verified.size,
-          size: verified.size,
-          reason: 're_chained',
-          message: `${where(record)}: the ledger's ${mismatch} at size ${verified.size} differs from the published one; an entry in ${lastMatching + 1}..${verified.size} was rewritten`,
-        });
-      } else {
-        lastMatching = Math.max(lastMatching, verified.size);
-        if (prev && prev.size >= 1 && prev.size < verified.size && verified.size <= head.size) {
-          const proof = await ledger.proveConsistency(prev.size, verified.size);
-          if (!verifyConsistency(prev.size, verified.size, prev.root, verified.root, proof.proof)) {
-            add({ seq: verified.size, size: verified.size, reason: 'fork', message: `${where(record)} is not consistent with the checkpoint at size ${prev.size} before it` });
-          }
+  if (checkTable) {
+    const add = adder(CHECKPOINTS_TABLE);
+    const cosignersFor = cosignerLookup(options.witnessKeys ?? []);
+    let lastMatching = 0;
+    for (const { row, verified } of openedRows) {
+      report.checkpointRows++;
+      if (!verified) continue;
+      const label = `checkpoint id ${row.id}`;
+      const mismatch = compare(verified, null);
+      if (mismatch) {
+        add(mismatchFinding(mismatch, verified, label, lastMatching, head.size));
+        continue;
+      }
+      lastMatching = Math.max(lastMatching, verified.size);
+      if (verified.size > 0 && !equalBytes(row.chainHash, states.get(verified.size)!.chainHash)) {
+        add({ seq: verified.size, size: verified.size, reason: 'checkpoint_edited', message: `${label} (size ${verified.size}): its chain_hash column differs from the chain hash recomputed at that size` });
+      }
+      for (const c of row.cosignatures) {
+        const cosigners = cosignersFor(c.sink);
+        if (cosigners.length === 0) continue;
+        if (!hasValidCosignature(`${row.note}${c.line}`, cosigners)) {
+          add({ seq: verified.size, size: verified.size, reason: 'invalid_cosignature', message: `${label} (size ${verified.size}): the cosignature stored for ${c.sink} does not verify under its witness key` });
         }
       }
-      prev = verified;
     }
   }
   report.ok = report.findings.length === 0;
   return report;
 }
 
-/** The size last acknowledged by a sink, from anchor_sinks (null when none, or no anchoring tables yet). */
-async function publishedSize(ledger: Ledger, spec: string): Promise<number | null> {
+/**
+ * Checks every row of the ledger's checkpoints table alone (no sinks): signature, columns against
+ * the signed note, the state recomputed from the entries at its size, stored cosignatures.
+ */
+export async function verifyCheckpointsTable(
+  ledger: Ledger,
+  options: { vkeys: readonly string[]; witnessKeys?: readonly string[] },
+): Promise<SinkVerifyReport> {
+  return verifyAgainstSinks(ledger, { sinks: [], vkeys: options.vkeys, ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}) });
+}
+
+/**
+ * Chain hash and Merkle root at each of `sizes`, recomputed from the entries in one streaming
+ * pass: event hashes from the payloads (the stored event_hash only for a blanked payload), the
+ * chain from genesis, leaves with the RFC 6962 compact range. Reads no stored hash it depends on.
+ * Sizes past the entries present are left out (a gap stops the pass; missingSeq names it).
+ */
+export async function recomputeStates(ledger: Ledger, sizes: readonly number[]): Promise<RecomputedStates> {
+  const wanted = [...new Set(sizes)].filter((n) => Number.isSafeInteger(n) && n >= 0).sort((a, b) => a - b);
+  const states: LedgerState[] = [];
+  const range = new CompactRange();
+  let prev: Buffer = GENESIS_HASH;
+  let next = 0;
+  while (next < wanted.length && wanted[next] === 0) states.push({ size: wanted[next++]!, chainHash: Buffer.from(GENESIS_HASH), root: range.root() });
+  const last = wanted.at(-1) ?? 0;
+  let missingSeq: number | null = null;
+  if (next < wanted.length) {
+    outer: for await (const batch of ledger.store.entryBatches(1, last)) {
+      for (const row of batch) {
+        if (row.seq !== range.size + 1) {
+          missingSeq = range.size + 1;
+          break outer;
+        }
+        const eventHash = row.payload !== null ? canonicalHash(row.payload) : row.eventHash;
+        prev = chainHash(prev, eventHash, row.seq);
+        range.append(ledgerLeafHash({ kind: row.kind, pk: row.pk, eventHash, appendedAtMicros: row.appendedAtMicros }));
+        if (row.seq === wanted[next]) {
+          states.push({ size: row.seq, chainHash: prev, root: range.root() });
+          next++;
+        }
+      }
+    }
+    if (missingSeq === null && range.size < last) missingSeq = range.size + 1;
+  }
+  return { states, size: range.size, missingSeq };
+}
+
+type Mismatch = null | { kind: 'truncated' } | { kind: 'missing'; seq: number } | { kind: 'Merkle root' | 'chain hash' };
+
+function mismatchAt(cp: Verified, chainHashHex: string | null, headSize: number, states: Map<number, LedgerState>, missingSeq: number | null): Mismatch {
+  if (cp.size > headSize) return { kind: 'truncated' };
+  const state = states.get(cp.size);
+  if (!state) return { kind: 'missing', seq: missingSeq ?? cp.size };
+  if (!equalBytes(state.root, cp.root)) return { kind: 'Merkle root' };
+  if (cp.chainHash !== null && !equalBytes(state.chainHash, cp.chainHash)) return { kind: 'chain hash' };
+  if (chainHashHex !== null && state.chainHash.toString('hex') !== chainHashHex.toLowerCase()) return { kind: 'chain hash' };
+  return null;
+}
+
+function mismatchFinding(m: NonNullable<Mismatch>, v: Verified, label: string, lastMatching: number, headSize: number): Omit<SinkFinding, 'sink'> {
+  if (m.kind === 'truncated') {
+    return {
+      seq: headSize + 1,
+      size: v.size,
+      reason: 'truncated',
+      message: `${label} commits to size ${v.size} but the ledger has only ${headSize} entries: entries ${headSize + 1}..${v.size} were removed`,
+    };
+  }
+  if (m.kind === 'missing') {
+    return { seq: m.seq, size: v.size, reason: 're_chained', message: `${label} commits to size ${v.size} but entry ${m.seq} is missing from the ledger` };
+  }
+  return {
+    seq: v.size,
+    size: v.size,
+    reason: 're_chained',
+    message: `${label}: the ${m.kind} recomputed from the ledger's entries at size ${v.size} differs from the published one; an entry in ${lastMatching + 1}..${v.size} was rewritten`,
+  };
+}
+
+/**
+ * A sink must still hold what anchor_sinks says it acknowledged; an empty or missing sink that
+ * never acknowledged anything is a finding too when checkpoints exist (`strictEmpty`).
+ */
+async function checkCompleteness(ledger: Ledger, sink: Sink, contents: SinkContents, strictEmpty: boolean, add: Add): Promise<void> {
+  if (!contents.readable) return;
+  const acknowledged = await acknowledgedCheckpoint(ledger, sinkKey(sink.spec));
+  const what = contents.absent ? 'does not exist' : 'holds no checkpoint';
+  if (contents.records.length === 0) {
+    if (acknowledged) {
+      add({
+        seq: acknowledged.size,
+        size: acknowledged.size,
+        reason: contents.absent ? 'sink_unreadable' : 'sink_incomplete',
+        message: `the sink ${what}, but the checkpoint of size ${acknowledged.size} was published to it`,
+      });
+    } else if (strictEmpty) {
+      add({ seq: null, size: null, reason: 'sink_unreadable', message: `the sink ${what} and nothing was ever published to it: is the spec right?` });
+    }
+    return;
+  }
+  if (!acknowledged) return;
+  const holds = sink.latestOnly ? Math.max(...contents.records.map((r) => r.seq)) >= acknowledged.size : contents.records.some((r) => r.note === acknowledged.note);
+  if (!holds) {
+    add({
+      seq: acknowledged.size,
+      size: acknowledged.size,
+      reason: 'sink_incomplete',
+      message: `the sink lacks the checkpoint of size ${acknowledged.size} it acknowledged (anchor_sinks): records were removed or the sink was replaced`,
+    });
+  }
+}
+
+/** The checkpoint last acknowledged by a sink, from anchor_sinks (null when none, or no anchoring tables yet). */
+async function acknowledgedCheckpoint(ledger: Ledger, spec: string): Promise<{ size: number; note: string } | null> {
   try {
-    const rows = await ledger.store.query<{ size: number }>(
-      'SELECT c.size AS size FROM anchor_sinks s JOIN checkpoints c ON c.id = s.last_checkpoint_id WHERE s.sink = ? AND s.last_published_at IS NOT NULL',
+    const rows = await ledger.store.query<{ size: number; note: string }>(
+      'SELECT c.size AS size, c.note AS note FROM anchor_sinks s JOIN checkpoints c ON c.id = s.last_checkpoint_id WHERE s.sink = ? AND s.last_published_at IS NOT NULL',
       [spec],
     );
-    return rows[0] ? Number(rows[0].size) : null;
-  } catch {
+    return rows[0] ? { size: Number(rows[0].size), note: rows[0].note } : null;
+  } catch (err) {
+    if (isSealtrailError(err, 'schema_missing')) return null;
+    throw err;
+  }
+}
+
+interface CheckpointRow {
+  id: number;
+  origin: string;
+  size: number;
+  root: Buffer;
+  chainHash: Buffer;
+  note: string;
+  cosignatures: Array<{ sink: string; line: string }>;
+}
+
+async function checkpointRows(ledger: Ledger): Promise<CheckpointRow[]> {
+  const rows = await ledger.store.query<{ id: number; origin: string; size: number; root: Buffer; chain_hash: Buffer; note: string; cosignatures: unknown }>(
+    'SELECT id, origin, size, root, chain_hash, note, cosignatures FROM checkpoints ORDER BY id',
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    origin: r.origin,
+    size: Number(r.size),
+    root: r.root,
+    chainHash: r.chain_hash,
+    note: r.note,
+    cosignatures: jsonColumn<Array<{ sink: string; line: string }>>(r.cosignatures, []).filter((c) => typeof c?.sink === 'string' && typeof c?.line === 'string'),
+  }));
+}
+
+function openRow(row: CheckpointRow, verifiers: readonly NoteVerifier[], add: Add): Verified | null {
+  const label = `checkpoint id ${row.id} (size column ${row.size})`;
+  let verified: Verified;
+  try {
+    const { checkpoint } = openCheckpoint(row.note, verifiers);
+    verified = { size: checkpoint.size, root: checkpoint.rootHash, chainHash: signedChainHash(checkpoint), checkpoint };
+  } catch (err) {
+    if (isSealtrailError(err, 'invalid_signature') || isSealtrailError(err, 'invalid_note')) {
+      add({ seq: row.size, size: row.size, reason: 'checkpoint_edited', message: `${label}: its note is not a checkpoint signed by a trusted key (${err.message})` });
+      return null;
+    }
+    throw err;
+  }
+  if (verified.checkpoint.origin !== row.origin || verified.size !== row.size || !equalBytes(verified.root, row.root)) {
+    // Named by the row's own size: that is where the reader of the table was misled.
+    add({
+      seq: row.size,
+      size: row.size,
+      reason: 'checkpoint_edited',
+      message: `${label}: its origin, size or root column differs from its signed note (origin ${verified.checkpoint.origin}, size ${verified.size})`,
+    });
     return null;
   }
+  return verified;
+}
+
+/**
+ * The chain hash a checkpoint's signed text commits to. core/checkpoint.ts parses sealtrail's
+ * chain-hash extension line into `chainHash` where that is supported; older notes have none.
+ */
+export function signedChainHash(checkpoint: Checkpoint): Buffer | null {
+  const value = (checkpoint as Checkpoint & { chainHash?: unknown }).chainHash;
+  return Buffer.isBuffer(value) && value.length === 32 ? value : null;
 }
 
 function where(record: SinkRecord): string {
   return `record ${record.position} (seq ${record.seq})`;
 }
 
-function openRecord(record: SinkRecord, verifiers: NoteVerifier[], add: (f: Omit<SinkFinding, 'sink'>) => void): Verified | null {
+function openRecord(record: SinkRecord, verifiers: readonly NoteVerifier[], add: Add): Verified | null {
   try {
     const { checkpoint } = openCheckpoint(record.note, verifiers);
     if (checkpoint.size !== record.seq) {
       add({ seq: record.seq, size: checkpoint.size, reason: 'sink_edited', message: `${where(record)} claims seq ${record.seq} but its signed checkpoint is for size ${checkpoint.size}` });
     }
-    return { size: checkpoint.size, root: checkpoint.rootHash };
+    return { size: checkpoint.size, root: checkpoint.rootHash, chainHash: signedChainHash(checkpoint), checkpoint };
   } catch (err) {
     if (isSealtrailError(err, 'invalid_signature') || isSealtrailError(err, 'invalid_note')) {
       add({ seq: record.seq, size: record.seq, reason: err.code as 'invalid_signature' | 'invalid_note', message: `${where(record)}: ${err.message}` });
@@ -195,35 +448,22 @@ function openRecord(record: SinkRecord, verifiers: NoteVerifier[], add: (f: Omit
   }
 }
 
-/** Roots and chain hashes of the ledger at published sizes, each read once. */
-class LedgerFacts {
-  private readonly roots = new Map<number, Buffer>();
-
-  constructor(
-    private readonly ledger: Ledger,
-    private readonly size: number,
-  ) {}
-
-  /** null when the ledger matches; otherwise what differs. */
-  async compare(cp: Verified, chainHashHex: string | null): Promise<null | 'truncated' | 'Merkle root' | 'chain hash'> {
-    if (cp.size > this.size) return 'truncated';
-    if (cp.size === 0) return equalBytes(cp.root, EMPTY_ROOT) ? null : 'Merkle root';
-    let root = this.roots.get(cp.size);
-    if (!root) {
-      try {
-        root = await this.ledger.rootAt(cp.size);
-      } catch (err) {
-        if (isSealtrailError(err, 'integrity_failure')) return 'Merkle root';
-        throw err;
-      }
-      this.roots.set(cp.size, root);
-    }
-    if (!equalBytes(root, cp.root)) return 'Merkle root';
-    if (chainHashHex !== null) {
-      const entry = await this.ledger.entry(cp.size);
-      if (!entry) return 'truncated';
-      if (entry.chainHash.toString('hex') !== chainHashHex.toLowerCase()) return 'chain hash';
-    }
-    return null;
+function logVerifiers(vkeys: readonly string[]): NoteVerifier[] {
+  if (vkeys.length === 0) {
+    throw new SealtrailError('invalid_argument', 'verifying against sinks needs at least one trusted verifier key (--vkey)');
   }
+  return vkeys.map((k) => NoteVerifier.fromKey(k));
+}
+
+/** Stored cosignatures name their sink by its (redacted) spec; the keys bound to that witness URL. */
+function cosignerLookup(witnessKeys: readonly string[]): (sink: string) => CosignatureVerifier[] {
+  const cache = new Map<string, CosignatureVerifier[]>();
+  return (sink) => {
+    let found = cache.get(sink);
+    if (!found) {
+      found = sink.startsWith('witness:') ? witnessVerifiersFor(sink.slice('witness:'.length), witnessKeys) : [];
+      cache.set(sink, found);
+    }
+    return found;
+  };
 }

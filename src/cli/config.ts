@@ -8,7 +8,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { SealtrailError } from '../core/errors.js';
+import { validateAlertTable, type AlertTable } from '../anchor/alerts.js';
+import { isSealtrailError, SealtrailError } from '../core/errors.js';
+import { redact } from '../core/redact.js';
 
 export const CONFIG_FILE_NAME = 'sealtrail.config.json';
 
@@ -23,6 +25,10 @@ export interface MonitorConfig {
   webhook?: string;
   /** Alert when a sink's newest checkpoint is older than this duration. */
   sinkMaxAge?: string;
+  /** Rolling sweep: entries of the old ledger verified per cycle instead of the whole ledger. */
+  sweep?: number;
+  /** An existing table of the operator's every alert is additionally inserted into. */
+  alertTable?: AlertTable;
 }
 
 export interface Settings {
@@ -35,6 +41,11 @@ export interface Settings {
   sinks: string[];
   /** Verifier keys (C2SP note vkeys) trusted when verifying checkpoints. */
   vkeys: string[];
+  /**
+   * Witness cosigner keys (C2SP tlog-cosignature vkeys), each `<vkey>` (bound to the witness
+   * sink whose URL without scheme is the key's name) or `<vkey>@<witness-url>`.
+   */
+  witnessVkeys: string[];
   monitor: MonitorConfig;
 }
 
@@ -119,6 +130,16 @@ const SETTINGS: SettingTable = {
       validateStringList(value, origin, key).map((vkey, i) => validateVerifierKey(vkey, origin, `${key}[${i}]`)),
     defaultValue: () => [],
   },
+  witnessVkeys: {
+    key: 'witnessVkeys',
+    flag: 'witnessVkey',
+    flagName: '--witness-vkey',
+    env: 'SEALTRAIL_WITNESS_VKEYS',
+    fromString: splitList,
+    validate: (value, origin, key) =>
+      validateStringList(value, origin, key).map((entry, i) => validateWitnessKey(entry, origin, `${key}[${i}]`)),
+    defaultValue: () => [],
+  },
   monitor: {
     key: 'monitor',
     validate: validateMonitor,
@@ -126,7 +147,7 @@ const SETTINGS: SettingTable = {
   },
 };
 
-const MONITOR_KEYS: readonly (keyof MonitorConfig)[] = ['interval', 'window', 'stateFile', 'webhook', 'sinkMaxAge'];
+const MONITOR_KEYS: readonly (keyof MonitorConfig)[] = ['interval', 'window', 'stateFile', 'webhook', 'sinkMaxAge', 'sweep', 'alertTable'];
 
 function monitorDefaults(baseDir: string): MonitorConfig {
   return { interval: '1h', window: '24h', stateFile: resolve(baseDir, '.sealtrail', 'monitor-state.json') };
@@ -332,7 +353,7 @@ function validateHttpUrl(value: unknown, origin: Origin, key: string): string {
     url = undefined;
   }
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    invalid(origin, key, `must be an http:// or https:// URL, got ${describe(redactUrl(text))}`);
+    invalid(origin, key, `must be an http:// or https:// URL, got ${describe(redact(text))}`);
   }
   return text;
 }
@@ -354,7 +375,7 @@ function validateDatabase(value: unknown, origin: Origin, key: string): string {
     const where = origin.source === 'file' ? `${origin.label}: "${key}"` : origin.label;
     throw new SealtrailError(
       'unsupported_database_url',
-      `${where} ${describe(redactUrl(text))} is not supported: use a SQLite file path or a postgres:// URL`,
+      `${where} ${describe(redact(text))} is not supported: use a SQLite file path or a postgres:// URL`,
       { details: { key, source: origin.source } },
     );
   }
@@ -378,7 +399,7 @@ function validateSinkSpec(spec: string, origin: Origin, key: string): string {
     invalid(
       origin,
       key,
-      `must be a sink spec <kind>:<target> with kind one of ${Object.keys(SINK_KINDS).join(', ')}, got ${describe(redactUrl(spec))}`,
+      `must be a sink spec <kind>:<target> with kind one of ${Object.keys(SINK_KINDS).join(', ')}, got ${describe(redact(spec))}`,
     );
   }
   return `${kind}:${check(rest, origin, key)}`;
@@ -395,6 +416,17 @@ function validateVerifierKey(vkey: string, origin: Origin, key: string): string 
   return text;
 }
 
+/** `<vkey>` or `<vkey>@<http(s) URL>`: the split is at the first `@` that starts a URL. */
+function validateWitnessKey(entry: string, origin: Origin, key: string): string {
+  const text = entry.trim();
+  const at = text.search(/@https?:\/\//i);
+  const vkey = at < 0 ? text : text.slice(0, at);
+  if (!VERIFIER_KEY.test(vkey)) {
+    invalid(origin, key, `must be a witness verifier key <name>+<key id hex>+<base64 key>, optionally followed by @<witness URL>, got ${describe(redact(text))}`);
+  }
+  return at < 0 ? vkey : `${vkey}@${validateHttpUrl(text.slice(at + 1), origin, key)}`;
+}
+
 function validateMonitor(value: unknown, origin: Origin, key: string): MonitorConfig {
   if (!isPlainObject(value)) invalid(origin, key, `must be an object, got ${describe(value)}`);
   const unknown = Object.keys(value).filter((k) => !(MONITOR_KEYS as readonly string[]).includes(k));
@@ -409,21 +441,24 @@ function validateMonitor(value: unknown, origin: Origin, key: string): MonitorCo
   if (value['sinkMaxAge'] !== undefined) {
     monitor.sinkMaxAge = validateDuration(value['sinkMaxAge'], origin, `${key}.sinkMaxAge`);
   }
+  if (value['sweep'] !== undefined) monitor.sweep = validatePositiveInteger(value['sweep'], origin, `${key}.sweep`);
+  if (value['alertTable'] !== undefined) monitor.alertTable = validateAlertTableSetting(value['alertTable'], origin, `${key}.alertTable`);
   return monitor;
+}
+
+function validateAlertTableSetting(value: unknown, origin: Origin, key: string): AlertTable {
+  if (!isPlainObject(value)) invalid(origin, key, `must be an object { table, columns? }, got ${describe(value)}`);
+  const unknown = Object.keys(value).filter((k) => k !== 'table' && k !== 'columns');
+  if (unknown.length > 0) invalid(origin, key, `has unknown key ${unknown.map((k) => `"${k}"`).join(', ')} (known: table, columns)`);
+  if (typeof value['table'] !== 'string') invalid(origin, key, `needs "table", a table name`);
+  if (value['columns'] !== undefined && !isPlainObject(value['columns'])) invalid(origin, `${key}.columns`, `must be an object of alert field -> column name`);
+  try {
+    return validateAlertTable({ table: value['table'], ...(value['columns'] ? { columns: value['columns'] as AlertTable['columns'] } : {}) });
+  } catch (err) {
+    if (isSealtrailError(err)) invalid(origin, key, err.message);
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 
-/** Replaces the password in a URL with `***` so connection strings can be shown and logged. */
-export function redactUrl(text: string): string {
-  if (!ANY_URL.test(text)) return text;
-  try {
-    const url = new URL(text);
-    if (url.password === '') return text;
-    url.password = '***';
-    return url.toString();
-  } catch {
-    // Unparseable: hide everything between the scheme and the host rather than risk showing a secret.
-    return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1***@');
-  }
-}

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
+import { signingKeyFromEnvironment } from '../anchor/keys.js';
 import { runCli } from './program.js';
+
+// Out of the environment before any command runs, so nothing this process starts can inherit it.
+signingKeyFromEnvironment();
 
 // A reader that goes away (`sealtrail verify --json | head -1`) is not an error worth reporting.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -9,6 +9,11 @@
  * code would make the hash depend on it. Values JSON.stringify would drop or mangle (undefined,
  * functions, symbols, NaN, ±Infinity, lone surrogates, Map, Set, class instances, cycles) throw
  * non_canonical_value with the JSONPath-like location in details.path; nothing partial is returned.
+ *
+ * Integers beyond ±(2^53-1) cannot be held exactly (as a double they are already rounded:
+ * 9007199254740993 reads as 9007199254740992), so sealtrail refuses them in event payloads with
+ * unsafe_integer: parseJson always, canonicalizePayload for JavaScript values. canonicalize itself
+ * stays plain RFC 8785 and serialises any finite double. Big integers travel as strings.
  */
 import { hash as oneShotHash } from 'node:crypto';
 import { SealtrailError } from './errors.js';
@@ -22,8 +27,19 @@ const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 const LONE_SURROGATE = /\p{Cs}/u;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/** RFC 8785 canonical text of any JSON-like value (every finite double included). */
 export function canonicalize(value: unknown): string {
-  return serialize(value, [], new Set());
+  return serialize(value, [], new Set(), false);
+}
+
+/**
+ * The canonical text of an event payload: canonicalize, refusing also every number whose value is
+ * an integer beyond ±(2^53-1) with unsafe_integer (at that magnitude every double is an integer,
+ * so this is every number of magnitude 2^53 or more: 2 ** 53, 1e21, Number.MAX_VALUE). Numbers
+ * below it, integers or not (1.5, 0.1, 1e-300), are canonicalised as usual.
+ */
+export function canonicalizePayload(value: unknown): string {
+  return serialize(value, [], new Set(), true);
 }
 
 /**
@@ -51,24 +67,23 @@ export function canonicalHash(canonicalText: string): Buffer {
   return oneShotHash('sha256', canonicalText, 'buffer');
 }
 
-function serialize(value: unknown, path: Path, ancestors: Set<object>): string {
+function serialize(value: unknown, path: Path, ancestors: Set<object>, safeIntegers: boolean): string {
   switch (typeof value) {
     case 'string':
       return serializeString(value, path);
     case 'number':
       if (!Number.isFinite(value)) throw reject(path, `${value} is not a JSON number`);
+      if (safeIntegers && (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER)) throw unsafeInteger(path, `the number ${value}`);
       // ECMAScript Number-to-String is exactly the JCS number form; it also turns -0 into 0.
       return JSON.stringify(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
-      if (value > MAX_SAFE_BIGINT || value < -MAX_SAFE_BIGINT) {
-        throw reject(path, 'bigint outside ±(2^53-1) has no exact JSON number form');
-      }
+      if (value > MAX_SAFE_BIGINT || value < -MAX_SAFE_BIGINT) throw unsafeInteger(path, `the bigint ${value}n`);
       return value.toString();
     case 'object':
       if (value === null) return 'null';
-      return serializeObject(value, path, ancestors);
+      return serializeObject(value, path, ancestors, safeIntegers);
     default:
       throw reject(path, `${typeof value} has no JSON form`);
   }
@@ -81,7 +96,7 @@ function serializeString(text: string, path: Path): string {
   return JSON.stringify(text);
 }
 
-function serializeObject(value: object, path: Path, ancestors: Set<object>): string {
+function serializeObject(value: object, path: Path, ancestors: Set<object>, safeIntegers: boolean): string {
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw reject(path, 'invalid Date');
     return JSON.stringify(value.toISOString());
@@ -90,31 +105,31 @@ function serializeObject(value: object, path: Path, ancestors: Set<object>): str
   if (ancestors.has(value)) throw reject(path, 'cycle');
   ancestors.add(value);
   try {
-    if (Array.isArray(value)) return serializeArray(value, path, ancestors);
+    if (Array.isArray(value)) return serializeArray(value, path, ancestors, safeIntegers);
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
       const kind = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
       throw reject(path, `${kind} is not a plain object or array`);
     }
     if (Object.getOwnPropertySymbols(value).length > 0) throw reject(path, 'symbol-keyed property');
-    return serializePlainObject(value as Record<string, unknown>, path, ancestors);
+    return serializePlainObject(value as Record<string, unknown>, path, ancestors, safeIntegers);
   } finally {
     ancestors.delete(value);
   }
 }
 
-function serializeArray(items: unknown[], path: Path, ancestors: Set<object>): string {
+function serializeArray(items: unknown[], path: Path, ancestors: Set<object>, safeIntegers: boolean): string {
   let out = '[';
   // Index loop, not map(): map skips holes, and a hole must be rejected like undefined.
   for (let i = 0; i < items.length; i++) {
     path.push(i);
-    out += (i === 0 ? '' : ',') + serialize(items[i], path, ancestors);
+    out += (i === 0 ? '' : ',') + serialize(items[i], path, ancestors, safeIntegers);
     path.pop();
   }
   return `${out}]`;
 }
 
-function serializePlainObject(obj: Record<string, unknown>, path: Path, ancestors: Set<object>): string {
+function serializePlainObject(obj: Record<string, unknown>, path: Path, ancestors: Set<object>, safeIntegers: boolean): string {
   // Default sort compares UTF-16 code units, which is the order RFC 8785 §3.2.3 requires.
   const keys = Object.keys(obj).sort();
   let out = '{';
@@ -122,7 +137,7 @@ function serializePlainObject(obj: Record<string, unknown>, path: Path, ancestor
     const key = keys[i]!;
     path.push(key);
     if (LONE_SURROGATE.test(key)) throw reject(path, 'property name contains a lone surrogate');
-    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${serialize(obj[key], path, ancestors)}`;
+    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${serialize(obj[key], path, ancestors, safeIntegers)}`;
     path.pop();
   }
   return `${out}}`;
@@ -133,11 +148,23 @@ function reject(path: Path | string, why: string): SealtrailError {
   return new SealtrailError('non_canonical_value', `cannot canonicalize ${at}: ${why}`, { details: { path: at } });
 }
 
+function unsafeInteger(path: Path, shown: string): SealtrailError {
+  const at = formatPath(path);
+  return new SealtrailError(
+    'unsafe_integer',
+    `${at}: ${shown} is an integer beyond ±(2^53-1), which a payload cannot hold exactly; send big integers as strings`,
+    { details: { path: at } },
+  );
+}
+
 /**
  * JSON.parse made strict enough for hashing: malformed text and duplicate member names throw
  * invalid_json (JSON.parse would silently keep the last duplicate, dropping data); lone surrogates
  * (written as escapes such as \ud800) and numbers that overflow to ±Infinity throw
- * non_canonical_value, since such values can never be canonicalized.
+ * non_canonical_value, since such values can never be canonicalized; a number whose value is an
+ * integer beyond ±(2^53-1) throws unsafe_integer, since JSON.parse has already rounded it
+ * (9007199254740993 would become 9007199254740992). That is every number that reads as a double of
+ * magnitude 2^53 or more, however it is written (9007199254740993, 1e16, 1e300, 1.5e300).
  */
 export function parseJson(text: string): unknown {
   let value: unknown;
@@ -178,6 +205,7 @@ function checkParsed(value: unknown, path: Path): number {
   }
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw reject(path, 'number is outside the IEEE 754 double range');
+    if (value > Number.MAX_SAFE_INTEGER || value < -Number.MAX_SAFE_INTEGER) throw unsafeInteger(path, `the number (it would be stored as ${value})`);
     return 0;
   }
   if (value === null || typeof value !== 'object') return 0;

@@ -10,6 +10,7 @@ export const ERROR_CATALOGUE = {
   invalid_argument: { exit: 2, http: 400 },
   invalid_json: { exit: 2, http: 400 },
   non_canonical_value: { exit: 2, http: 400 },
+  unsafe_integer: { exit: 2, http: 400 },
   invalid_event: { exit: 2, http: 400 },
   payload_too_large: { exit: 2, http: 413 },
   duplicate_event: { exit: 2, http: 409 },
@@ -40,8 +41,11 @@ export const ERROR_CATALOGUE = {
   // anchoring
   sink_failed: { exit: 2, http: 502 },
   witness_conflict: { exit: 1, http: 409 },
+  alert_table_failed: { exit: 2, http: 502 },
   // task audit
   spool_failed: { exit: 2, http: 500 },
+  // files shared between processes
+  lock_failed: { exit: 2, http: 503 },
   // fallback
   internal: { exit: 2, http: 500 },
 } as const satisfies Record<string, { exit: 0 | 1 | 2; http: number }>;

@@ -1,8 +1,11 @@
 /**
  * Group commit: concurrent append calls queue up and are written in one transaction, so the
  * cost of a durable commit (an fsync) is shared by everyone waiting. Each queued unit is atomic
- * on its own: a unit that fails (a duplicate with a different payload, a failing domain write)
- * is rolled back alone and the rest of the group still commits.
+ * on its own: a unit refused before it is written (a duplicate with a different payload) or whose
+ * own domain write throws (rolled back to its savepoint) fails alone and the rest of the group
+ * still commits. Any other store error during the group's write (an insert of ledger rows, a
+ * savepoint, the head, the commit, a lost connection) fails the whole group: every caller gets
+ * the error and nothing of the group is committed.
  */
 import { chainHash } from '../core/chain.js';
 import { CompactRange } from '../core/compact-range.js';
@@ -96,29 +99,54 @@ export class Appender {
         for (const unit of group) {
           const before = { size: state.size, chainHash: state.chainHash, range: state.range.clone() };
           const addedKeys: string[] = [];
-          try {
-            const { entries, rows, nodes } = chainUnit(unit.events, state, known, addedKeys);
-            if (!unit.domain) {
-              pendingRows.push(...rows);
-              pendingNodes.push(...nodes);
-              outcomes.set(unit, { ok: true, entries, result: undefined });
-              continue;
-            }
-            await flushPending();
-            const domain = unit.domain;
-            const result = await tx.savepoint(async () => {
-              await tx.ledger.insertEntries(rows);
-              await tx.ledger.insertNodes(nodes);
-              return domain(tx, entries);
-            });
-            outcomes.set(unit, { ok: true, entries, result });
-          } catch (error) {
+          const restore = () => {
             state.size = before.size;
             state.chainHash = before.chainHash;
             state.range = before.range;
             for (const key of addedKeys) known.delete(key);
+          };
+          let chained: ReturnType<typeof chainUnit>;
+          try {
+            // Pure: refuses a unit (duplicate_event) before anything of it is written.
+            chained = chainUnit(unit.events, state, known, addedKeys);
+          } catch (error) {
+            restore();
             outcomes.set(unit, { ok: false, error });
+            continue;
           }
+          const { entries, rows, nodes } = chained;
+          if (!unit.domain) {
+            pendingRows.push(...rows);
+            pendingNodes.push(...nodes);
+            outcomes.set(unit, { ok: true, entries, result: undefined });
+            continue;
+          }
+          // Earlier units' rows: a failure here is the whole group's, so it is not caught.
+          await flushPending();
+          const domain = unit.domain;
+          let domainError: { error: unknown } | null = null;
+          let result: unknown;
+          try {
+            result = await tx.savepoint(async () => {
+              await tx.ledger.insertEntries(rows);
+              await tx.ledger.insertNodes(nodes);
+              try {
+                return await domain(tx, entries);
+              } catch (error) {
+                domainError = { error };
+                throw error;
+              }
+            });
+          } catch (error) {
+            // Only the unit's own domain write, rolled back to its savepoint, fails alone. Anything
+            // else (inserting its ledger rows, the savepoint itself, a transaction the database
+            // already rolled back, a lost connection) is a store failure: the whole group's.
+            if (domainError === null || (domainError as { error: unknown }).error !== error) throw error;
+            restore();
+            outcomes.set(unit, { ok: false, error });
+            continue;
+          }
+          outcomes.set(unit, { ok: true, entries, result });
         }
         await flushPending();
         if (state.size !== head.size) {

@@ -2,7 +2,7 @@
  * Validates and canonicalises an event before any database work, so bad input is refused with
  * a coded error and nothing is written.
  */
-import { canonicalHash, canonicalize } from '../core/canonical-json.js';
+import { canonicalHash, canonicalize, canonicalizePayload } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -36,7 +36,7 @@ export function prepareEvent(event: EventInput, maxPayloadBytes: number): Prepar
   const { kind, pk } = event;
   checkIdentifier('kind', kind);
   checkIdentifier('pk', pk);
-  const canonical = canonicalize(event.payload);
+  const canonical = canonicalizePayload(event.payload);
   const bytes = Buffer.byteLength(canonical, 'utf8');
   if (bytes > maxPayloadBytes) {
     throw new SealtrailError('payload_too_large', `payload of ${kind}/${pk} is ${bytes} bytes in canonical form; the limit is ${maxPayloadBytes}`, {

@@ -1,18 +1,29 @@
 /**
- * What a task changed in a working tree, measured with the system git. Commands run through
- * execFile (never a shell: paths and refs are data, not syntax) with a 5 s timeout each. Any
- * failure — missing path, not a repository, no commits yet, git missing or failing — yields an
- * honest "not captured" result with the reason, never an exception: the audit record is still
- * written, it just says the change could not be measured.
+ * What a task changed in a working tree, measured with the system git. The repository belongs to
+ * an agent, so its configuration is hostile input: every git command runs without a shell (paths
+ * and refs are data, not syntax), with a 5 s timeout, in a minimal environment holding no
+ * secrets, and with every repository setting that would make git run a program switched off
+ * (fsmonitor, hooks, external diff, textconv, clean/smudge filters). Any failure — missing path,
+ * not a repository, no commits yet, git missing or failing — yields an honest "not captured"
+ * result with the reason, never an exception: the audit record is still written, it just says the
+ * change could not be measured.
  */
-import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
+import { ChildProcessFailure, runChild } from '../platform/child-process.js';
 
 export const GIT_TIMEOUT_MS = 5_000;
 export const STATUS_SUMMARY_MAX_CHARS = 5_120;
 export const DIFF_SUMMARY_MAX_CHARS = 10_240;
 /** Beyond this much output a command counts as failed rather than exhausting memory. */
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Settings given on the command line win over the repository's own. The untracked cache is off
+ * so the answer never depends on what the agent left in the index extension.
+ */
+const NO_PROGRAMS = ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', '-c', 'core.untrackedCache=false'];
+/** Diff options that keep git from running drivers the repository's attributes name. */
+const PLAIN_DIFF = ['--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty'];
 
 export type GitCaptureFailure = 'missing_path' | 'not_a_repository' | 'no_commits' | 'git_failed';
 
@@ -37,30 +48,53 @@ export interface GitCapture {
 
 class GitCommandError extends Error {}
 
-function git(cwd: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      args,
-      {
-        cwd,
-        timeout: GIT_TIMEOUT_MS,
-        maxBuffer: MAX_OUTPUT_BYTES,
-        encoding: 'utf8',
-        windowsHide: true,
-        // No index.lock (the task may be using git concurrently), no prompts, stable English text.
-        env: { ...process.env, GIT_OPTIONAL_LOCKS: '0', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' },
-      },
-      (err, stdout, stderr) => {
-        if (err) {
-          const reason = (stderr || err.message).trim().split('\n')[0] ?? 'git failed';
-          reject(new GitCommandError(`git ${args[0] ?? ''}: ${reason}`));
-        } else {
-          resolve(stdout);
-        }
-      },
-    );
+/** Config overrides passed through the environment (names may hold any character, even '='). */
+type ConfigOverrides = ReadonlyArray<readonly [key: string, value: string]>;
+
+async function git(cwd: string, args: readonly string[], overrides: ConfigOverrides = []): Promise<string> {
+  const env: Record<string, string> = {
+    // No index.lock (the task may be using git concurrently), no prompts, no system-wide config.
+    GIT_OPTIONAL_LOCKS: '0',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_COUNT: String(overrides.length),
+  };
+  overrides.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
   });
+  try {
+    return (await runChild('git', [...NO_PROGRAMS, ...args], { cwd, env, timeoutMs: GIT_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES })).stdout;
+  } catch (err) {
+    const reason = err instanceof ChildProcessFailure ? err.message : 'git failed';
+    throw new GitCommandError(`git ${args[0] ?? ''}: ${reason}`);
+  }
+}
+
+/**
+ * A clean or smudge filter (`filter.<name>.clean` plus a matching .gitattributes line) runs a
+ * program whenever git reads a changed file; git has no switch to turn filters off, so every
+ * filter the repository's configuration defines is overridden with an empty command.
+ */
+async function filterOverrides(top: string): Promise<ConfigOverrides> {
+  let listing: string;
+  try {
+    listing = await git(top, ['config', '--null', '--get-regexp', '^filter\\.']);
+  } catch {
+    return []; // exit 1: no filter defined
+  }
+  const names = new Set<string>();
+  for (const item of listing.split('\0')) {
+    const key = item.split('\n', 1)[0] ?? '';
+    const last = key.lastIndexOf('.');
+    if (key.toLowerCase().startsWith('filter.') && last > 'filter.'.length) names.add(key.slice('filter.'.length, last));
+  }
+  return [...names].flatMap((name) => [
+    [`filter.${name}.clean`, ''],
+    [`filter.${name}.smudge`, ''],
+    [`filter.${name}.process`, ''],
+    [`filter.${name}.required`, 'false'],
+  ]) as ConfigOverrides;
 }
 
 function notCaptured(reason: GitCaptureFailure, detail?: string, head: string | null = null): GitCapture {
@@ -112,11 +146,12 @@ export async function captureGitChanges(repoPath: string): Promise<GitCapture> {
   const head = await headOf(top);
   if (head === null) return notCaptured('no_commits', 'the repository has no commits, so there is no HEAD to compare with');
   try {
+    const overrides = await filterOverrides(top);
     const [status, stat, numstat, untracked] = await Promise.all([
-      git(top, ['status', '--porcelain']),
-      git(top, ['diff', '--no-color', '--no-ext-diff', '--stat', 'HEAD']),
-      git(top, ['diff', '--no-ext-diff', '--numstat', '-z', 'HEAD']),
-      git(top, ['ls-files', '--others', '--exclude-standard', '-z']),
+      git(top, ['status', '--porcelain', '--ignore-submodules=dirty'], overrides),
+      git(top, ['diff', '--no-color', ...PLAIN_DIFF, '--stat', 'HEAD'], overrides),
+      git(top, ['diff', ...PLAIN_DIFF, '--numstat', '-z', 'HEAD'], overrides),
+      git(top, ['ls-files', '--others', '--exclude-standard', '-z'], overrides),
     ]);
     const counts = parseNumstat(numstat);
     const files = [...counts.files];

@@ -3,11 +3,16 @@
  * per line, each append fsynced before it returns (and the directory fsynced when the file is
  * created), so an event the caller was told is spooled survives a crash. Events carry their final
  * id and content, so replaying one that had in fact committed changes nothing.
+ *
+ * Several processes may share a spool (two runners of one task). Appends and drains hold
+ * `<spool>.lock` across processes, and a drain keeps it from reading the spool until it has
+ * removed what it wrote, so a line another process appends is never cut away by the drain.
  */
 import { closeSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { canonicalize } from '../core/canonical-json.js';
-import { SealtrailError } from '../core/errors.js';
+import { SealtrailError, isSealtrailError } from '../core/errors.js';
+import { withFileLock } from '../platform/file-lock.js';
 import type { ArtifactRecord, AuditRecord } from './rows.js';
 
 export type SpoolEntry = { table: 'task_audits'; record: AuditRecord } | { table: 'task_artifact_ref'; record: ArtifactRecord };
@@ -20,28 +25,59 @@ export class Spool {
   }
 
   /** Appends entries durably, in order. */
-  append(entries: readonly SpoolEntry[]): void {
+  async append(entries: readonly SpoolEntry[]): Promise<void> {
     if (entries.length === 0) return;
     try {
-      const created = !exists(this.path);
-      if (created) mkdirSync(dirname(this.path), { recursive: true });
-      const fd = openSync(this.path, 'a+');
-      try {
-        // A crash in the middle of an earlier append leaves a torn line that was never
-        // acknowledged to its caller; cut it off so it cannot merge with this one.
-        dropTornTail(fd);
-        writeSync(fd, entries.map((e) => `${canonicalize({ v: 1, ...e })}\n`).join(''));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      if (created) fsyncDir(dirname(this.path));
+      mkdirSync(dirname(this.path), { recursive: true });
+      await this.locked(async () => this.appendUnlocked(entries));
     } catch (err) {
+      if (isSealtrailError(err)) throw err;
       throw new SealtrailError('spool_failed', `cannot write the task audit spool ${this.path}: ${(err as Error).message}`, {
         cause: err,
         details: { path: this.path },
       });
     }
+  }
+
+  /**
+   * Writes every spooled entry with `write`, oldest first, then removes them, all under the lock.
+   * When a write fails the unwritten remainder stays spooled and the error is rethrown. Returns how
+   * many entries were written.
+   */
+  async drain(write: (entry: SpoolEntry) => Promise<unknown>): Promise<number> {
+    if (!exists(this.path)) return 0;
+    return this.locked(async () => {
+      const pending = this.read();
+      for (let i = 0; i < pending.length; i++) {
+        try {
+          await write(pending[i]!);
+        } catch (err) {
+          if (i > 0) this.replace(pending.slice(i));
+          throw err;
+        }
+      }
+      if (pending.length > 0 || exists(this.path)) this.replace([]);
+      return pending.length;
+    });
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withFileLock(this.path, fn, { what: `the task audit spool ${this.path}` });
+  }
+
+  private appendUnlocked(entries: readonly SpoolEntry[]): void {
+    const created = !exists(this.path);
+    const fd = openSync(this.path, 'a+');
+    try {
+      // A crash in the middle of an earlier append leaves a torn line that was never
+      // acknowledged to its caller; cut it off so it cannot merge with this one.
+      dropTornTail(fd);
+      writeSync(fd, entries.map((e) => `${canonicalize({ v: 1, ...e })}\n`).join(''));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (created) fsyncDir(dirname(this.path));
   }
 
   /** The spooled entries, oldest first. A torn last line (crash mid-append) is ignored. */
@@ -70,8 +106,8 @@ export class Spool {
     return entries;
   }
 
-  /** Replaces the spool's contents atomically (write, fsync, rename); removes the file when empty. */
-  replace(entries: readonly SpoolEntry[]): void {
+  /** Replaces the spool's contents atomically (write, fsync, rename); removes the file when empty. Only under the lock. */
+  private replace(entries: readonly SpoolEntry[]): void {
     try {
       if (entries.length === 0) {
         if (exists(this.path)) {

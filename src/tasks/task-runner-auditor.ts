@@ -177,7 +177,7 @@ export class TaskRunnerAuditor {
           await this.drain();
         } catch (err) {
           if (!isSealtrailError(err, 'database_unreachable')) throw err;
-          this.spool.append(entries);
+          await this.spool.append(entries);
           return entries.map(preview);
         }
       }
@@ -187,7 +187,7 @@ export class TaskRunnerAuditor {
         } catch (err) {
           if (!this.spool || !isSealtrailError(err, 'database_unreachable')) throw err;
           const rest = entries.slice(i);
-          this.spool.append(rest);
+          await this.spool.append(rest);
           return [...results, ...rest.map(preview)];
         }
       }
@@ -197,18 +197,7 @@ export class TaskRunnerAuditor {
 
   /** Writes every spooled event in order; on failure keeps the unwritten remainder and rethrows. */
   private async drain(): Promise<number> {
-    if (!this.spool) return 0;
-    const pending = this.spool.read();
-    for (let i = 0; i < pending.length; i++) {
-      try {
-        await this.write(pending[i]!);
-      } catch (err) {
-        if (i > 0) this.spool.replace(pending.slice(i));
-        throw err;
-      }
-    }
-    if (pending.length > 0) this.spool.replace([]);
-    return pending.length;
+    return this.spool ? this.spool.drain((entry) => this.write(entry)) : 0;
   }
 
   private write(entry: SpoolEntry): Promise<TaskAudit | ArtifactRef> {

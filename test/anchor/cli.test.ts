@@ -9,7 +9,10 @@ import { openLedger } from '../../src/ledger/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
 import { verifyAgainstSinks } from '../../src/anchor/verify-sinks.js';
 import { tempDir } from '../helpers/databases.js';
-import { appendEvents } from './helpers.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateCosignerKey } from '../../src/core/cosignature.js';
+import { appendEvents, startTestWitness } from './helpers.js';
 
 const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const tsxLoader = import.meta.resolve('tsx');
@@ -90,5 +93,60 @@ describe('anchoring CLI', () => {
     const secret = signerKey.split('+').slice(4).join('+');
     assert.ok(secret.length >= 44);
     for (const text of outputs) assert.ok(!text.includes(secret), `the signing key must never be printed: ${text.slice(0, 2000)}`);
+  });
+
+  it('verify --against-sinks exits 1 on a misspelled file sink and a webhook answering 404; witness sinks need --witness-vkey', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'ledger.db');
+    const keyFile = join(dir, 'log.key');
+    const keygen = await sealtrail(dir, ['keygen', '--origin', 'example.com/cli', '--key-file', keyFile]);
+    const vkey = keygen.stdout.trimEnd().split('\n').at(-1)!;
+    const ledger = await openLedger({ url: db });
+    await appendEvents(ledger, 4, 'v');
+    await ledger.close();
+    const sinkFile = join(dir, 'checkpoints.jsonl');
+    assert.equal((await sealtrail(dir, ['checkpoint', '--db', db, '--key-file', keyFile, '--sink', `file:${sinkFile}`])).status, 0);
+    const verify = (sink: string, extra: string[] = [], env: Record<string, string> = {}) =>
+      sealtrail(dir, ['verify', '--db', db, '--against-sinks', '--sink', sink, '--vkey', vkey, ...extra], env);
+
+    const ok = await verify(`file:${sinkFile}`);
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^ok: 1 published checkpoints in 1 sink\(s\) and 1 checkpoints-table row\(s\) match/);
+    const typo = await verify(`file:${join(dir, 'checkpoint.jsonl')}`);
+    assert.equal(typo.status, 1, typo.stdout + typo.stderr);
+    assert.match(typo.stdout, /INTEGRITY FAILURE.*\n.*sink_unreadable/);
+
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const w = await startTestWitness([vkey]);
+    try {
+      const hook = await verify(`webhook:http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, ['--json']);
+      assert.equal(hook.status, 1, hook.stdout + hook.stderr);
+      assert.deepEqual(JSON.parse(hook.stdout).findings.map((f: { reason: string }) => f.reason), ['sink_unreadable']);
+
+      const witness = `witness:${w.url}`;
+      const unknown = await sealtrail(dir, ['checkpoint', '--db', db, '--key-file', keyFile, '--sink', witness]);
+      assert.equal(unknown.status, 2, unknown.stdout + unknown.stderr);
+      assert.match(unknown.stderr, /not published: .*\[key_unavailable\]/);
+      assert.equal(w.witness.latest('example.com/cli'), null);
+      const known = await sealtrail(dir, ['checkpoint', '--db', db, '--key-file', keyFile, '--sink', witness, '--witness-vkey', w.witnessKey]);
+      assert.equal(known.status, 0, known.stdout + known.stderr);
+
+      const fromEnv = await verify(witness, [], { SEALTRAIL_WITNESS_VKEYS: w.witnessKey });
+      assert.equal(fromEnv.status, 0, fromEnv.stdout + fromEnv.stderr);
+      const stranger = generateCosignerKey('witness.example/w1').verifierKey;
+      const wrong = await verify(witness, ['--witness-vkey', `${stranger}@${w.url}`]);
+      assert.equal(wrong.status, 1, wrong.stdout + wrong.stderr);
+      assert.match(wrong.stdout, /invalid_cosignature at seq 4/);
+      const missing = await verify(witness);
+      assert.equal(missing.status, 1);
+      assert.match(missing.stdout, /witness_key_missing/);
+      const malformed = await verify(witness, ['--witness-vkey', 'not-a-key']);
+      assert.equal(malformed.status, 2);
+      assert.match(malformed.stderr, /--witness-vkey must be a witness verifier key.*\[config_invalid\]/);
+    } finally {
+      await w.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

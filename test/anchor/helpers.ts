@@ -89,12 +89,14 @@ export interface TestWitness {
   running: RunningWitness;
   url: string;
   verifierKey: string;
+  /** The `--witness-vkey` value binding verifierKey to this witness's URL. */
+  witnessKey: string;
   statePath: string;
   close(): Promise<void>;
 }
 
-export async function startTestWitness(logVkeys: string[], statePath = join(tempDir('sealtrail-witness-'), 'witness.db')): Promise<TestWitness> {
-  const { signerKey, verifierKey } = generateCosignerKey('witness.example/w1');
+export async function startTestWitness(logVkeys: string[], statePath = join(tempDir('sealtrail-witness-'), 'witness.db'), name = 'witness.example/w1'): Promise<TestWitness> {
+  const { signerKey, verifierKey } = generateCosignerKey(name);
   const witness = new Witness({ signer: CosignatureSigner.fromKey(signerKey), logs: logVkeys, statePath });
   const running = await startWitnessServer(witness);
   return {
@@ -102,6 +104,7 @@ export async function startTestWitness(logVkeys: string[], statePath = join(temp
     running,
     url: running.url,
     verifierKey,
+    witnessKey: `${verifierKey}@${running.url}`,
     statePath,
     close: async () => {
       await running.close();

@@ -26,6 +26,8 @@ interface Setup {
   sinks: Record<(typeof KINDS)[number], string>;
   witness: TestWitness;
   recorder: Recorder;
+  /** Retry settings and the witness's key, as every publish and verify here passes them. */
+  opts: { retry: typeof FAST_RETRY; witnessKeys: string[] };
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -46,19 +48,20 @@ async function anchored(url: string): Promise<Setup> {
     witness: `witness:${witness.url}`,
     webhook: `webhook:${recorder.url}`,
   };
-  const first = await issueCheckpoint(ledger, keys.signer, { sinks: Object.values(sinks), retry: FAST_RETRY });
+  const opts = { retry: FAST_RETRY, witnessKeys: [witness.witnessKey] };
+  const first = await issueCheckpoint(ledger, keys.signer, { sinks: Object.values(sinks), ...opts });
   assert.ok(first.publish.ok, JSON.stringify(first.publish.results));
   await appendEvents(ledger, 4, 'f');
-  const second = await issueCheckpoint(ledger, keys.signer, { sinks: Object.values(sinks), retry: FAST_RETRY });
+  const second = await issueCheckpoint(ledger, keys.signer, { sinks: Object.values(sinks), ...opts });
   assert.ok(second.publish.ok, JSON.stringify(second.publish.results));
-  return { ledger, keys, sinks, witness, recorder };
+  return { ledger, keys, sinks, witness, recorder, opts };
 }
 
 for (const backend of BACKENDS) {
   describe(`anchoring to sinks on ${backend.name}`, () => {
     it('publishes to every sink and verifies clean; the witness cosignature is stored with the checkpoint', async () => {
       const s = await anchored(await backend.freshUrl());
-      const report = await verifyAgainstSinks(s.ledger, { sinks: Object.values(s.sinks), vkeys: [s.keys.verifierKey], retry: FAST_RETRY });
+      const report = await verifyAgainstSinks(s.ledger, { sinks: Object.values(s.sinks), vkeys: [s.keys.verifierKey], ...s.opts });
       assert.deepEqual(report.findings, []);
       assert.equal(report.ok, true);
       // file, git and webhook hold both checkpoints; the witness its latest.
@@ -78,7 +81,7 @@ for (const backend of BACKENDS) {
       await tamper(s.ledger.store, { type: 'rechain', seq: 5, payload: { n: 5, user: 'someone-else' } });
       assert.equal((await s.ledger.verify()).ok, true, 'the forgery is invisible in the tables alone');
       for (const kind of KINDS) {
-        const report = await verifyAgainstSinks(s.ledger, { sinks: [s.sinks[kind]], vkeys: [s.keys.verifierKey], retry: FAST_RETRY });
+        const report = await verifyAgainstSinks(s.ledger, { sinks: [s.sinks[kind]], vkeys: [s.keys.verifierKey], ...s.opts });
         assert.equal(report.ok, false, kind);
         const finding = report.findings.find((f) => f.reason === 're_chained');
         assert.ok(finding, `${kind}: ${JSON.stringify(report.findings)}`);
@@ -93,7 +96,7 @@ for (const backend of BACKENDS) {
       await tamper(s.ledger.store, { type: 'truncate_tail', keep: 10, rewindHead: true });
       assert.equal((await s.ledger.verify()).ok, true, 'the truncation is invisible in the tables alone');
       for (const kind of KINDS) {
-        const report = await verifyAgainstSinks(s.ledger, { sinks: [s.sinks[kind]], vkeys: [s.keys.verifierKey], retry: FAST_RETRY });
+        const report = await verifyAgainstSinks(s.ledger, { sinks: [s.sinks[kind]], vkeys: [s.keys.verifierKey], ...s.opts });
         const finding = report.findings.find((f) => f.reason === 'truncated');
         assert.ok(finding, `${kind}: ${JSON.stringify(report.findings)}`);
         assert.equal(finding.seq, 11, kind);
@@ -104,7 +107,7 @@ for (const backend of BACKENDS) {
     it('a witness that has cosigned a larger tree refuses the truncated ledger (409) and the ledger raises an alert', async () => {
       const s = await anchored(await backend.freshUrl());
       await tamper(s.ledger.store, { type: 'truncate_tail', keep: 10, rewindHead: true });
-      const { publish } = await issueCheckpoint(s.ledger, s.keys.signer, { sinks: [s.sinks.witness], retry: FAST_RETRY });
+      const { publish } = await issueCheckpoint(s.ledger, s.keys.signer, { sinks: [s.sinks.witness], ...s.opts });
       const result = publish.results[0]!;
       assert.equal(result.status, 'conflict');
       assert.equal(result.conflict?.reason, 'witness_rollback');
@@ -116,8 +119,8 @@ for (const backend of BACKENDS) {
       assert.equal(alerts[0]!.reason, 'witness_rollback');
       assert.equal(alerts[0]!.seq, 11);
       // The same refusal again is the same break: no second alert.
-      await publishPending(s.ledger, [s.sinks.witness], { retry: FAST_RETRY });
-      await issueCheckpoint(s.ledger, s.keys.signer, { sinks: [s.sinks.witness], retry: FAST_RETRY });
+      await publishPending(s.ledger, [s.sinks.witness], { ...s.opts, vkeys: [s.keys.verifierKey] });
+      await issueCheckpoint(s.ledger, s.keys.signer, { sinks: [s.sinks.witness], ...s.opts });
       assert.equal((await listAlerts(s.ledger)).length, 1);
       // The alert is chained in the ledger too.
       const entries = [];
@@ -130,7 +133,7 @@ for (const backend of BACKENDS) {
       const s = await anchored(await backend.freshUrl());
       await tamper(s.ledger.store, { type: 'rechain', seq: 5, payload: { n: 5, user: 'someone-else' } });
       await appendEvents(s.ledger, 3, 'g');
-      const { publish } = await issueCheckpoint(s.ledger, s.keys.signer, { sinks: [s.sinks.witness], retry: FAST_RETRY });
+      const { publish } = await issueCheckpoint(s.ledger, s.keys.signer, { sinks: [s.sinks.witness], ...s.opts });
       assert.equal(publish.results[0]!.status, 'conflict');
       assert.equal(publish.results[0]!.conflict?.reason, 'witness_fork');
       const alerts = await listAlerts(s.ledger);
@@ -220,6 +223,7 @@ describe('verification of the sinks themselves', () => {
     const both = await verifyAgainstSinks(ledger, { sinks: [`file:${path}`], vkeys: [oldKey.verifierKey, newKey.verifierKey] });
     assert.deepEqual(both.findings, []);
     const onlyOld = await verifyAgainstSinks(ledger, { sinks: [`file:${path}`], vkeys: [oldKey.verifierKey] });
-    assert.deepEqual(onlyOld.findings.map((f) => `${f.reason}@${f.seq}`), ['invalid_signature@5']);
+    // The ledger's own checkpoints table holds the same new-key-only row, so it is flagged there too.
+    assert.deepEqual(onlyOld.findings.map((f) => `${f.sink === 'table:checkpoints' ? 'table:' : ''}${f.reason}@${f.seq}`), ['invalid_signature@5', 'table:checkpoint_edited@5']);
   });
 });

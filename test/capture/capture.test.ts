@@ -284,9 +284,11 @@ test('one sequencer leads; a standby takes over when it stops', async () => {
     await watchTable(f.ledger.store, 's', { mode: 'queued' });
     const roles: string[] = [];
     const runA = runSequencer(f.ledger.store, { signal: a.signal, pollMs: 10, onRole: (r) => roles.push(`a:${r}`) });
-    await new Promise((r) => setTimeout(r, 100));
+    running.push(runA);
+    // B starts once A holds the lead (the event itself, not a guess at how long A takes).
+    await waitFor(async () => roles.includes('a:leader'));
     const runB = runSequencer(f.ledger.store, { signal: b.signal, pollMs: 10, standbyMs: 50, onRole: (r) => roles.push(`b:${r}`) });
-    running.push(runA, runB);
+    running.push(runB);
     await waitFor(async () => roles.includes('b:standby'));
     await f.sql('INSERT INTO s SELECT g FROM generate_series(1, 100) g');
     await waitFor(async () => Number((await f.sql('SELECT count(*) AS n FROM capture_outbox')).rows[0].n) === 0);

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { createRequire } from 'node:module';
-import { canonicalHash, canonicalize, eventHash, parseJson } from '../../src/core/canonical-json.js';
+import { canonicalHash, canonicalize, canonicalizePayload, eventHash, parseJson } from '../../src/core/canonical-json.js';
 import { isSealtrailError, type ErrorCode } from '../../src/core/errors.js';
 import { sha256, toHex } from '../../src/core/hash.js';
 
@@ -27,7 +28,8 @@ test('RFC 8785 §3.2.2/§3.2.4 example: canonical text and its UTF-8 bytes', () 
   const input =
     '{\n  "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],\n' +
     '  "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",\n  "literals": [null, true, false]\n}';
-  const out = canonicalize(parseJson(input));
+  // JSON.parse, not parseJson: the example's 1E30 is a double beyond 2^53, which payloads refuse.
+  const out = canonicalize(JSON.parse(input));
   assert.equal(out, '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
   const rfcHex =
     '7b226c69746572616c73223a5b6e756c6c2c747275652c66616c73655d2c226e756d62657273223a' +
@@ -110,8 +112,6 @@ test('values with no canonical form throw non_canonical_value at their path', ()
     [{ 'a b': [Infinity] }, '$["a b"][0]'],
     [{ x: 'a\ud800b' }, '$.x'],
     [{ ['\udc00']: 1 }, '$["\\udc00"]'],
-    [9007199254740992n, '$'],
-    [-9007199254740992n, '$'],
     [new Date(NaN), '$'],
     [new Map(), '$'],
     [new Set([1]), '$'],
@@ -122,6 +122,67 @@ test('values with no canonical form throw non_canonical_value at their path', ()
     [new Int16Array(2), '$'],
   ];
   for (const [value, path] of cases) throwsCode(() => canonicalize(value), 'non_canonical_value', path);
+});
+
+test('integers beyond ±(2^53-1) are unsafe_integer: bigints always, numbers in payloads', () => {
+  throwsCode(() => canonicalize(9007199254740992n), 'unsafe_integer', '$');
+  throwsCode(() => canonicalize({ a: [-9007199254740992n] }), 'unsafe_integer', '$.a[0]');
+  // Plain RFC 8785 serialises every finite double; the payload form refuses integer values that
+  // may already have been rounded, and nothing else.
+  assert.equal(canonicalize(2 ** 53), '9007199254740992');
+  for (const n of [2 ** 53, -(2 ** 53), 2 ** 53 + 2, 1e16, 1e21, 1e300, 1.5e300, Number.MAX_VALUE, -Number.MAX_VALUE]) {
+    throwsCode(() => canonicalizePayload({ n }), 'unsafe_integer', '$.n');
+  }
+  for (const n of [Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 1.5, -0.1, 1e-300, 5e-324, 4503599627370495.5, 9007199254740990, 0]) {
+    assert.equal(canonicalizePayload({ n }), canonicalize({ n }), String(n));
+  }
+});
+
+test('parseJson refuses every number that reads as an integer beyond ±(2^53-1), however written', () => {
+  const unsafe = [
+    '9007199254740992',
+    '9007199254740993',
+    '-9007199254740993',
+    '12345678901234567890',
+    '1e16',
+    '1E300',
+    '1.5e300',
+    '-2e53',
+    '9007199254740991.5', // rounds up to 2^53
+    '90071992547409930e-1',
+    '0.9007199254740993e16',
+    '1.7976931348623157e308',
+  ];
+  for (const literal of unsafe) {
+    throwsCode(() => parseJson(literal), 'unsafe_integer', '$');
+    throwsCode(() => parseJson(`{"a":{"b":[1,${literal}]}}`), 'unsafe_integer', '$.a.b[1]');
+  }
+  const safe: Array<[string, number]> = [
+    ['9007199254740991', 9007199254740991],
+    ['-9007199254740991', -9007199254740991],
+    ['9007199254740991.0', 9007199254740991],
+    ['90071992547409910e-1', 9007199254740991],
+    ['1.5', 1.5],
+    ['1e15', 1e15],
+    ['1e-300', 1e-300],
+    ['4503599627370495.5', 4503599627370495.5],
+    ['-0', -0],
+  ];
+  for (const [literal, value] of safe) assert.equal(parseJson(literal), value, literal);
+  // Overflow stays a non-finite number, as before.
+  throwsCode(() => parseJson('1e400'), 'non_canonical_value', '$');
+});
+
+test('property: parseJson keeps every integer exactly or refuses it', () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }), fc.constantFrom('', '.0', 'e0', '.000E+0'), (n, suffix) => {
+      const text = `${n}${suffix}`;
+      const safe = n >= -9007199254740991n && n <= 9007199254740991n;
+      if (safe) assert.equal(BigInt(parseJson(text) as number), n);
+      else throwsCode(() => parseJson(text), 'unsafe_integer', '$');
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('shared (non-cyclic) references are fine', () => {
@@ -150,12 +211,23 @@ test('eventHash is SHA-256 of the UTF-8 canonical text', () => {
   assert.equal(toHex(canonicalHash(text)), toHex(eventHash(payload)));
 });
 
-test('property: canonical text is a fixed point of parse → canonicalize', () => {
+test('property: canonical text is a fixed point of parse → canonicalize; payload text is refused exactly when it holds an unsafe integer', () => {
   fc.assert(
     fc.property(fc.jsonValue(), (value) => {
       const once = canonicalize(value);
-      assert.equal(canonicalize(parseJson(once)), once);
       assert.equal(canonicalize(JSON.parse(once)), once);
+      let payload: string | null = null;
+      try {
+        payload = canonicalizePayload(value);
+      } catch (err) {
+        assert.ok(isSealtrailError(err, 'unsafe_integer'), String(err));
+      }
+      if (payload === null) {
+        throwsCode(() => parseJson(once), 'unsafe_integer');
+      } else {
+        assert.equal(payload, once);
+        assert.equal(canonicalizePayload(parseJson(once)), once);
+      }
     }),
     { numRuns: 500 },
   );

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { GENESIS_HASH, chainHash } from '../../src/core/chain.js';
 import { isSealtrailError } from '../../src/core/errors.js';
 

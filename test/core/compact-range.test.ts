@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { CompactRange } from '../../src/core/compact-range.js';
 import { EMPTY_ROOT, leafHash, merkleRoot, perfectSubtrees } from '../../src/core/merkle.js';
 import { isSealtrailError } from '../../src/core/errors.js';

@@ -1,7 +1,8 @@
 /**
  * Real databases for tests: a fresh SQLite file in a temp dir, and a fresh PostgreSQL database
  * per call on the server that `npm test` started (or SEALTRAIL_TEST_PG_URL). Everything made
- * here is removed when the test file ends.
+ * here is removed when the test file ends; databases are named after the `npm test` run
+ * (SEALTRAIL_TEST_RUN_ID) so the harness can drop any a crashed test file left behind.
  */
 import { after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,27 +13,37 @@ import pg from 'pg';
 
 const tempDirs: string[] = [];
 const pgDatabases: string[] = [];
-let cleanupRegistered = false;
+const RUN_ID = /^[0-9a-f]{1,12}$/.test(process.env.SEALTRAIL_TEST_RUN_ID ?? '') ? process.env.SEALTRAIL_TEST_RUN_ID! : randomBytes(3).toString('hex');
 
-function registerCleanup(): void {
-  if (cleanupRegistered) return;
-  cleanupRegistered = true;
-  after(async () => {
-    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-    if (pgDatabases.length > 0) {
-      const admin = new pg.Client({ connectionString: adminUrl() });
-      await admin.connect();
-      try {
-        for (const name of pgDatabases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end();
+// Registered while this module is first evaluated, i.e. on the test file's root: it runs once,
+// after every test of the file. (An `after` called inside a test would belong to that test and
+// run when it ends, before later tests made their directories and databases.)
+after(async () => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  const names = pgDatabases.splice(0);
+  if (names.length > 0) {
+    const admin = new pg.Client({ connectionString: adminUrl() });
+    await admin.connect();
+    try {
+      // A test may have renamed its database away (an outage) and failed before renaming it back.
+      for (const name of names) {
+        for (const n of [name, `${name}_off`]) await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
       }
+    } finally {
+      await admin.end();
     }
-  });
+  }
+});
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The prefix of every test database this `npm test` run makes. */
+export function testDatabasePrefix(): string {
+  return `sealtrail_t_${RUN_ID}_`;
 }
 
 export function tempDir(prefix = 'sealtrail-test-'): string {
-  registerCleanup();
   const dir = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.push(dir);
   return dir;
@@ -55,8 +66,7 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export async function postgresUrl(): Promise<string> {
-  registerCleanup();
-  const name = `sealtrail_t_${randomBytes(6).toString('hex')}`;
+  const name = `${testDatabasePrefix()}${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {

@@ -9,8 +9,11 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { BACKENDS } from '../helpers/databases.js';
+import { replayHint, seededRandom } from '../helpers/replay.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/append-worker.ts', import.meta.url));
+// Where the kills land is random, but replayable from the run's seed.
+const random = seededRandom('concurrency kills');
 
 /** Runs a worker; with killAfterAcks, SIGKILLs it at a random moment once it has acknowledged that many. */
 function runWorker(url: string, prefix: string, count: number, killAfterAcks?: number): Promise<{ acked: string[]; killed: boolean }> {
@@ -27,7 +30,7 @@ function runWorker(url: string, prefix: string, count: number, killAfterAcks?: n
         timer = setTimeout(() => {
           killed = true;
           child.kill('SIGKILL');
-        }, Math.floor(Math.random() * 50));
+        }, Math.floor(random() * 50));
       }
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -55,7 +58,7 @@ async function checkLedger(url: string, expectedKeys: string[]): Promise<void> {
     }
     assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'gap-free, no seq reused');
     assert.equal((await ledger.head()).size, seqs.length);
-    for (const key of expectedKeys) assert.ok(keys.has(key), `acknowledged ${key} is in the ledger`);
+    for (const key of expectedKeys) assert.ok(keys.has(key), `acknowledged ${key} is in the ledger (${replayHint()})`);
   } finally {
     await ledger.close();
   }
@@ -101,10 +104,10 @@ for (const backend of BACKENDS) {
       const acked: string[] = [];
       for (let round = 0; round < 3; round++) {
         const results = await Promise.all(
-          ['a', 'b', 'c'].map((p) => runWorker(url, `r${round}${p}`, 100_000, 20 + Math.floor(Math.random() * 200))),
+          ['a', 'b', 'c'].map((p) => runWorker(url, `r${round}${p}`, 100_000, 20 + Math.floor(random() * 200))),
         );
         for (const r of results) {
-          assert.ok(r.killed, 'the worker was still appending when killed');
+          assert.ok(r.killed, `the worker was still appending when killed (${replayHint()})`);
           acked.push(...r.acked);
         }
       }

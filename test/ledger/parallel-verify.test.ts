@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -88,8 +89,8 @@ for (const backend of BACKENDS) {
             }
           },
         ),
-        // Replayable: a fixed seed; each run spawns worker threads, so keep the count modest.
-        { numRuns: 12, seed: 10_2026 },
+        // Replayable through SEALTRAIL_TEST_SEED (helpers/replay); each run spawns worker threads, so keep the count modest.
+        { numRuns: 12 },
       );
     });
 

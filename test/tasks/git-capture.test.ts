@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { renameSync, writeFileSync, unlinkSync } from 'node:fs';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import {
   capDiffSummary,
   capStatusSummary,

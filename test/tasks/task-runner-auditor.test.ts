@@ -152,7 +152,7 @@ for (const backend of BACKENDS) {
         await auditor.artifacts.write(ref);
         const spool = new Spool(spoolPath);
         const later = auditor.audits.prepareOperation({ taskId: 't', operation: 'two' });
-        spool.append([
+        await spool.append([
           { table: 'task_audits', record: committed },
           { table: 'task_artifact_ref', record: ref },
           { table: 'task_audits', record: later },
@@ -172,16 +172,16 @@ for (const backend of BACKENDS) {
 }
 
 describe('spool file', () => {
-  it('survives a torn last line and keeps appending on a fresh line', () => {
+  it('survives a torn last line and keeps appending on a fresh line', async () => {
     const path = join(tempDir(), 'deep', 'dir', 's.jsonl');
     const spool = new Spool(path);
     const audits = new TaskAuditService(null as never);
     const a = audits.prepareOperation({ taskId: 't', operation: 'a' });
     const b = audits.prepareOperation({ taskId: 't', operation: 'b' });
-    spool.append([{ table: 'task_audits', record: a }]);
+    await spool.append([{ table: 'task_audits', record: a }]);
     appendFileSync(path, '{"v":1,"table":"task_au'); // a crash mid-append
     assert.deepEqual(spool.read().map((e) => e.record.id), [a.id]);
-    spool.append([{ table: 'task_audits', record: b }]);
+    await spool.append([{ table: 'task_audits', record: b }]);
     assert.deepEqual(spool.read().map((e) => e.record.id), [a.id, b.id]);
     assert.ok(readFileSync(path, 'utf8').endsWith('\n'));
   });
@@ -192,12 +192,12 @@ describe('spool file', () => {
     assert.throws(() => new Spool(path).read(), isCode('spool_failed'));
   });
 
-  it('fails with spool_failed when the spool cannot be written', () => {
+  it('fails with spool_failed when the spool cannot be written', async () => {
     const dir = tempDir();
     appendFileSync(join(dir, 'file'), 'x');
     const spool = new Spool(join(dir, 'file', 'under-a-file.jsonl'));
     const record = new TaskAuditService(null as never).prepareOperation({ taskId: 't', operation: 'a' });
-    assert.throws(() => spool.append([{ table: 'task_audits', record }]), isCode('spool_failed'));
+    await assert.rejects(spool.append([{ table: 'task_audits', record }]), isCode('spool_failed'));
   });
 });
 

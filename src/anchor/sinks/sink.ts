@@ -20,13 +20,21 @@ export interface PublishContext {
   proveConsistency(oldSize: number, newSize: number): Promise<Buffer[]>;
   /** The size last accepted by this sink, when known (the witness sink's `old` guess). */
   previousSize: number | null;
+  /**
+   * The ledger's size now (read when asked, so appends by others are seen). A witness holding a
+   * larger tree than this is a rollback alarm; one holding a larger tree up to this size was
+   * served by another publisher of the same ledger.
+   */
+  currentSize(): Promise<number>;
 }
 
 export type ConflictReason = 'witness_rollback' | 'witness_fork';
 
 export type PublishOutcome =
   | { status: 'published'; cosignatures?: string[] }
-  | { status: 'conflict'; reason: ConflictReason; message: string; witnessSize: number | null };
+  | { status: 'conflict'; reason: ConflictReason; message: string; witnessSize: number | null }
+  /** The witness already holds a larger tree of this ledger (another publisher): publish a checkpoint of at least that size instead. */
+  | { status: 'superseded'; witnessSize: number };
 
 /** One checkpoint as read back from a sink. */
 export interface SinkRecord {
@@ -51,8 +59,13 @@ export interface SinkProblem {
 export interface SinkContents {
   records: SinkRecord[];
   problems: SinkProblem[];
-  /** False when the sink cannot be read back at all (a webhook without GET, a witness without the read endpoint). */
+  /**
+   * False when the sink cannot be read back at all (a webhook without GET, a witness without the
+   * read endpoint, an I/O error). verifyAgainstSinks reports such a sink as `sink_unreadable`.
+   */
   readable: boolean;
+  /** True when the sink's storage does not exist at all (no file yet); its records are then empty. */
+  absent?: boolean;
 }
 
 export interface ReadContext {

@@ -1,10 +1,11 @@
 /**
  * `webhook:<url>`: POSTs each checkpoint as JSON; a 2xx answer means the receiver has it.
- * Reading back is optional: a GET on the same URL may return the records it received (a JSON
- * array, or JSON Lines); a receiver that does not support it is reported as unreadable.
+ * Reading back: a GET on the same URL returns the records it received (a JSON array, or JSON
+ * Lines); a receiver that does not answer 200 is unreadable, which verification reports as a finding.
  */
 import { SealtrailError } from '../../core/errors.js';
-import { httpRequest, redactSpec, type RetryOptions } from '../retry.js';
+import { redact } from '../../core/redact.js';
+import { httpRequest, type RetryOptions } from '../retry.js';
 import type { PublishOutcome, PublishRecord, Sink, SinkContents, SinkRecord } from './sink.js';
 
 export interface WebhookCheckpoint {
@@ -37,7 +38,7 @@ export class WebhookSink implements Sink {
     };
     const res = await httpRequest(this.url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }, this.options);
     if (res.status < 200 || res.status > 299) {
-      throw new SealtrailError('sink_failed', `webhook ${redactSpec(this.url)} answered ${res.status}`, { details: { sink: redactSpec(this.spec), status: res.status } });
+      throw new SealtrailError('sink_failed', `webhook ${redact(this.url)} answered ${res.status}`, { details: { sink: redact(this.spec), status: res.status } });
     }
     return { status: 'published' };
   }
@@ -47,16 +48,22 @@ export class WebhookSink implements Sink {
     try {
       res = await httpRequest(this.url, { method: 'GET', headers: { accept: 'application/json' } }, this.options);
     } catch (err) {
-      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_unreadable', message: (err as Error).message }] };
+      return { records: [], readable: false, problems: [{ seq: null, reason: 'sink_unreadable', message: (err as Error).message }] };
     }
-    if (res.status !== 200) return { records: [], problems: [], readable: false };
+    if (res.status !== 200) {
+      return {
+        records: [],
+        readable: false,
+        problems: [{ seq: null, reason: 'sink_unreadable', message: `webhook ${redact(this.url)} answered ${res.status} to GET: it cannot be read back, so nothing it holds can be checked` }],
+      };
+    }
     const contents: SinkContents = { records: [], problems: [], readable: true };
     const trimmed = res.text.trim();
     let items: unknown[];
     try {
       items = trimmed.startsWith('[') ? (JSON.parse(trimmed) as unknown[]) : trimmed === '' ? [] : trimmed.split('\n').map((l) => JSON.parse(l) as unknown);
     } catch {
-      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_edited', message: `webhook ${redactSpec(this.url)} returned records that are not JSON` }] };
+      return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_edited', message: `webhook ${redact(this.url)} returned records that are not JSON` }] };
     }
     items.forEach((item, i) => {
       const v = item as Partial<WebhookCheckpoint> | null;

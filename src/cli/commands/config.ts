@@ -1,6 +1,7 @@
 /** `sealtrail config`: shows the configuration every other command would run with, and why. */
 import type { Command } from 'commander';
-import { redactUrl, type ConfigSource, type ResolvedConfig } from '../config.js';
+import { redact } from '../../core/redact.js';
+import type { ConfigSource, ResolvedConfig } from '../config.js';
 import type { WithContext } from '../program.js';
 
 export function register(program: Command, withContext: WithContext): void {
@@ -16,16 +17,20 @@ export function register(program: Command, withContext: WithContext): void {
     );
 }
 
-/** The configuration with passwords in URLs masked. It holds no key material: only the key file's path. */
+/** The configuration with the secret parts of URLs masked (core/redact.ts). It holds no key material: only the key file's path. */
 function displayable(config: ResolvedConfig): ResolvedConfig {
   const monitor = { ...config.monitor };
-  if (monitor.webhook !== undefined) monitor.webhook = redactUrl(monitor.webhook);
+  if (monitor.webhook !== undefined) monitor.webhook = redact(monitor.webhook);
   return {
     ...config,
-    db: redactUrl(config.db),
+    db: redact(config.db),
     sinks: config.sinks.map((spec) => {
       const colon = spec.indexOf(':');
-      return `${spec.slice(0, colon + 1)}${redactUrl(spec.slice(colon + 1))}`;
+      return `${spec.slice(0, colon + 1)}${redact(spec.slice(colon + 1))}`;
+    }),
+    witnessVkeys: config.witnessVkeys.map((entry) => {
+      const at = entry.search(/@https?:\/\//i);
+      return at < 0 ? entry : `${entry.slice(0, at + 1)}${redact(entry.slice(at + 1))}`;
     }),
     monitor,
   };
@@ -43,11 +48,14 @@ function renderConfig(config: ResolvedConfig): string {
     `keyFile          ${config.keyFile ?? 'not set'}  ${from(config.sources.keyFile)}`,
     `sinks            ${list(config.sinks, config.sources.sinks)}`,
     `vkeys            ${list(config.vkeys, config.sources.vkeys)}`,
+    `witnessVkeys     ${list(config.witnessVkeys, config.sources.witnessVkeys)}`,
     `monitor          ${from(config.sources.monitor)}`,
     `  interval       ${m.interval}`,
     `  window         ${m.window}`,
     `  stateFile      ${m.stateFile}`,
     `  webhook        ${m.webhook ?? 'not set'}`,
     `  sinkMaxAge     ${m.sinkMaxAge ?? 'not set'}`,
+    `  sweep          ${m.sweep ?? 'not set (whole ledger every cycle)'}`,
+    `  alertTable     ${m.alertTable ? m.alertTable.table : 'not set'}`,
   ].join('\n');
 }

@@ -3,7 +3,6 @@
  * library, print through ctx.out.
  */
 import { createReadStream, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
@@ -45,7 +44,74 @@ function entryJson(e: AppendResult) {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  return decodeUtf8(bytes, () => {
+    const offset = firstInvalidUtf8(bytes);
+    const line = countNewlines(bytes, offset) + 1;
+    return { where: `stdin line ${line}`, details: { line, offset } };
+  });
+}
+
+// ignoreBOM: a byte order mark stays in the text (and is then not JSON), nothing is dropped.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Decodes UTF-8 strictly: invalid bytes are refused (invalid_json), never replaced with U+FFFD. */
+function decodeUtf8(bytes: Uint8Array, locate: () => { where: string; details: Record<string, unknown> }): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    const { where, details } = locate();
+    throw new SealtrailError('invalid_json', `${where}: not valid UTF-8 (byte offset ${details.offset as number}${where === 'line' ? ' in the line' : ''})`, { details });
+  }
+}
+
+function countNewlines(bytes: Uint8Array, end: number): number {
+  let n = 0;
+  for (let i = 0; i < end; i++) if (bytes[i] === 0x0a) n++;
+  return n;
+}
+
+/** Offset of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629). */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    let need: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (c < 0x80) need = 0;
+    else if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      if (c === 0xe0) lo = 0xa0;
+      if (c === 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      if (c === 0xf0) lo = 0x90;
+      if (c === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= need; k++) {
+      const d = b[i + k];
+      if (d === undefined || d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += need + 1;
+  }
+  return b.length;
+}
+
+/** The lines of a byte stream, split at LF (a CR before it is dropped), each still as bytes. */
+async function* byteLines(input: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of input) {
+    const data = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    let start = 0;
+    for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
+      yield data.subarray(start, nl > start && data[nl - 1] === 0x0d ? nl - 1 : nl);
+      start = nl + 1;
+    }
+    rest = data.subarray(start);
+  }
+  if (rest.length > 0) yield rest[rest.length - 1] === 0x0d ? rest.subarray(0, -1) : rest;
 }
 
 export function register(program: Command, withContext: WithContext): void {
@@ -122,6 +188,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--vkey <vkey...>', 'trusted verifier keys (for --trusted checkpoints and --against-sinks)')
     .option('--against-sinks', 'check every checkpoint published in the sinks against the ledger')
     .option('--sink <spec...>', 'sinks to check with --against-sinks (default: the configured sinks)')
+    .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink, <vkey> or <vkey>@<url> (default: config witnessVkeys)')
     .action(
       withContext<{ from?: number; to?: number; trusted?: string; skipPrefix?: boolean; vkey?: string[]; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
@@ -237,10 +304,10 @@ function verifyReportJson(r: VerifyReport) {
 
 async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
   if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
-  const report = await verifyAgainstSinks(ledger, { sinks, vkeys });
+  const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: ctx.config.witnessVkeys });
   const human = () =>
     report.ok
-      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) match the ledger`
+      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
       : [
           `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
           ...report.findings.map((f) => `  ${f.sink}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${f.message}`),
@@ -269,12 +336,12 @@ async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: numbe
 const JSONL_CHUNK = 5_000;
 
 /**
- * `append --jsonl`: streams the file, appending in chunks. A bad line stops the import: every
- * line before it is committed, none after, and the error names the line.
+ * `append --jsonl`: streams the file, appending in chunks. A bad line (not UTF-8, not JSON, not an
+ * event, refused by the ledger) stops the import: every line before it is committed, none after,
+ * and the error names the line. Lines end at LF (CRLF too); each is decoded strictly on its own.
  */
 async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): Promise<0 | 1 | 2> {
-  const input = file === '-' ? process.stdin : createReadStream(file, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
+  const input: AsyncIterable<Buffer> = file === '-' ? process.stdin : createReadStream(file);
   const progress = createProgress({ label: 'append' });
   let chunk: Array<{ kind: string; pk: string; payload: unknown }> = [];
   let chunkLines: number[] = [];
@@ -304,15 +371,18 @@ async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): P
     ctx.out.results(entries.map((e) => [`${e.seq}\t${e.eventHash.toString('hex')}\t${e.chainHash.toString('hex')}`, entryJson(e)] as const));
   };
   try {
-    for await (const line of lines) {
+    for await (const bytes of byteLines(input)) {
       lineNo++;
-      if (line.trim() === '') continue;
       let record: unknown;
       try {
+        const line = decodeUtf8(bytes, () => ({ where: 'line', details: { offset: firstInvalidUtf8(bytes) } }));
+        if (line.trim() === '') continue;
         record = parseJson(line);
       } catch (err) {
         await flush();
-        throw new SealtrailError((err as SealtrailError).code ?? 'invalid_json', `line ${lineNo}: ${(err as Error).message}`, { details: { line: lineNo } });
+        if (!(err instanceof SealtrailError)) throw err;
+        const message = err.message.replace(/^line: /, '');
+        throw new SealtrailError(err.code, `line ${lineNo}: ${message}`, { cause: err, details: { ...err.details, line: lineNo } });
       }
       const r = record as { kind?: unknown; pk?: unknown; payload?: unknown };
       if (typeof record !== 'object' || record === null || Array.isArray(record) || typeof r.kind !== 'string' || typeof r.pk !== 'string' || !('payload' in r)) {

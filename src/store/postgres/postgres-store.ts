@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { SealtrailError } from '../../core/errors.js';
+import { redact } from '../../core/redact.js';
 import {
   entryKey,
   nodeKeyString,
@@ -24,6 +25,7 @@ import {
   withSnapshot,
 } from '../store.js';
 import { isoFromMicros } from '../timestamps.js';
+import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
 
 /** The advisory lock every ledger writer takes (TypeScript and PL/pgSQL alike). Documented in docs/spec.md. */
 export const LEDGER_LOCK_KEY = 7_304_041_771_292_001n;
@@ -33,8 +35,12 @@ const NUMERIC_OID = 1700;
 
 const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    // seq, sizes and ids fit in a double; every other bigint is returned as text by callers who care.
-    if (oid === INT8_OID) return (v: string) => Number(v);
+    // seq, sizes and ids fit in a double; a value beyond 2^53 comes back exact, as a bigint.
+    if (oid === INT8_OID)
+      return (v: string) => {
+        const n = Number(v);
+        return Number.isSafeInteger(n) ? n : BigInt(v);
+      };
     if (oid === NUMERIC_OID) return (v: string) => v;
     return pg.types.getTypeParser(oid, format as 'text');
   },
@@ -77,15 +83,6 @@ function toEntry(r: Row): EntryRow {
   };
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparseable url)';
-  }
-}
 
 export function openPostgresStore(url: string, options: { poolSize?: number } = {}): PostgresStore {
   const pool = new pg.Pool({
@@ -102,6 +99,7 @@ export function openPostgresStore(url: string, options: { poolSize?: number } = 
 type Client = pg.PoolClient | pg.Pool;
 
 async function q<T extends Row>(client: Client, location: string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<T>> {
+  assertStorableParams(params);
   try {
     return await client.query<T>(sql, params as unknown[] | undefined);
   } catch (err) {
@@ -148,11 +146,23 @@ export class PostgresStore implements Store {
       throw mapPgError(err, this.location);
     }
     let broken = false;
+    // A connection lost mid-transaction is reported by the query that was running (or the next
+    // one); without a listener the client's 'error' event would crash the process instead.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await q(client, this.location, 'BEGIN');
       if (lock) await q(client, this.location, 'SELECT pg_advisory_xact_lock($1)', [LEDGER_LOCK_KEY.toString()]);
       const result = await fn(this.txHandle(client));
-      await q(client, this.location, 'COMMIT');
+      // COMMIT of a transaction an error aborted "succeeds" as a ROLLBACK: never report that as durable.
+      const commit = await q(client, this.location, 'COMMIT');
+      if (commit.command !== 'COMMIT') {
+        throw new SealtrailError('database_error', `PostgreSQL rolled the transaction back at COMMIT (${commit.command}): an earlier statement in it failed`, {
+          details: { location: this.location },
+        });
+      }
       return result;
     } catch (err) {
       try {
@@ -162,6 +172,7 @@ export class PostgresStore implements Store {
       }
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -191,6 +202,11 @@ export class PostgresStore implements Store {
       },
       async insertEntries(rows) {
         if (rows.length === 0) return;
+        for (const r of rows) {
+          assertStorableText(r.kind, 'an event kind');
+          assertStorableText(r.pk, 'an event pk');
+          if (r.payload !== null) assertStorableText(r.payload, 'a payload');
+        }
         // Hashes travel as one binary bytea per column and text as JSON arrays: node-postgres would
         // otherwise hex-encode and escape every element of a text array literal.
         await q(
@@ -316,6 +332,7 @@ export class PostgresStore implements Store {
 }
 
 async function* readEntryBatches(client: Client, location: string, from: number, to: number, batchSize: number): AsyncIterable<EntryRow[]> {
+  assertBatchSize(batchSize);
   let next = from;
   while (next <= to) {
     const res = await q(client, location, `SELECT ${ENTRY_COLUMNS} FROM audit_chain WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [next, to, batchSize]);

@@ -25,6 +25,7 @@ import {
   withSnapshot,
 } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
+import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
 import { isoFromMicros, microsFromIso } from '../timestamps.js';
 
 type Db = Database.Database;
@@ -71,6 +72,7 @@ function mutexForFile(file: string): AsyncMutex {
 
 function bind(params: readonly SqlValue[] | undefined): unknown[] {
   if (!params) return [];
+  assertStorableParams(params);
   return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 }
 
@@ -100,6 +102,8 @@ export class SqliteStore implements Store {
    */
   private readonly mutex: AsyncMutex;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Callers' own statements: 64-bit integers read exactly (bigint beyond 2^53), not rounded. */
+  private readonly callerStatements = new Map<string, Database.Statement>();
   private savepointCounter = 0;
   private inTransaction = false;
 
@@ -118,17 +122,34 @@ export class SqliteStore implements Store {
     return stmt;
   }
 
+  private prepareCallers(sql: string): Database.Statement {
+    let stmt = this.callerStatements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      if (stmt.reader) stmt.safeIntegers(true);
+      this.callerStatements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   private querySync<T extends Row>(sql: string, params?: readonly SqlValue[]): T[] {
-    const stmt = this.prepare(sql);
+    const stmt = this.prepareCallers(sql);
     if (!stmt.reader) {
       stmt.run(...bind(params));
       return [];
     }
-    return stmt.all(...bind(params)) as T[];
+    const rows = stmt.all(...bind(params)) as Row[];
+    for (const row of rows) {
+      for (const key in row) {
+        const v = row[key];
+        if (typeof v === 'bigint') row[key] = exactInteger(v);
+      }
+    }
+    return rows as T[];
   }
 
   private runSync(sql: string, params?: readonly SqlValue[]): number {
-    return this.prepare(sql).run(...bind(params)).changes;
+    return this.prepareCallers(sql).run(...bind(params)).changes;
   }
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
@@ -156,73 +177,85 @@ export class SqliteStore implements Store {
       if (this.inTransaction) throw new SealtrailError('internal', 'nested transaction on one SQLite connection');
       this.wrap(() => this.db.exec(begin));
       this.inTransaction = true;
+      const scope = { open: true };
       try {
-        const result = await fn(this.txHandle());
-        this.wrap(() => this.db.exec('COMMIT'));
+        const result = await fn(this.txHandle(scope));
+        this.txWrap(scope, () => this.db.exec('COMMIT'));
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
       } finally {
+        scope.open = false;
         this.inTransaction = false;
       }
     });
   }
 
-  private txHandle(): Tx {
+  private txHandle(scope: { open: boolean }): Tx {
+    const guarded = <T>(fn: () => T): T => this.txWrap(scope, fn);
     const ledger: LedgerTxOps = {
-      head: async () => {
-        return this.headSync();
-      },
+      head: async () => guarded(() => this.headSync()),
       findByKeys: async (keys) => {
-        const found = new Map<string, EntryRow>();
-        const stmt = this.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
-        for (const { kind, pk } of keys) {
-          const row = stmt.get(kind, pk) as Row | undefined;
-          if (row) found.set(entryKey(kind, pk), toEntry(row));
-        }
-        return found;
+        return guarded(() => {
+          const found = new Map<string, EntryRow>();
+          const stmt = this.prepare('SELECT * FROM audit_chain WHERE event_kind = ? AND event_pk = ?');
+          for (const { kind, pk } of keys) {
+            assertStorableText(kind, 'an event kind');
+            assertStorableText(pk, 'an event pk');
+            const row = stmt.get(kind, pk) as Row | undefined;
+            if (row) found.set(entryKey(kind, pk), toEntry(row));
+          }
+          return found;
+        });
       },
       insertEntries: async (rows) => {
         const stmt = this.prepare(
           'INSERT INTO audit_chain (seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         );
-        this.wrap(() => {
+        guarded(() => {
           for (const r of rows) {
+            assertStorableText(r.kind, 'an event kind');
+            assertStorableText(r.pk, 'an event pk');
+            if (r.payload !== null) assertStorableText(r.payload, 'a payload');
             stmt.run(r.seq, r.kind, r.pk, r.eventHash, r.prevHash, r.chainHash, isoFromMicros(r.appendedAtMicros), r.payload);
           }
         });
       },
       insertNodes: async (nodes: readonly MerkleNode[]) => {
         const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
-        this.wrap(() => {
+        guarded(() => {
           for (const n of nodes) stmt.run(n.level, n.index, n.hash);
         });
       },
-      readNodes: async (keys) => {
-        return this.readNodesSync(keys);
-      },
+      readNodes: async (keys) => guarded(() => this.readNodesSync(keys)),
       writeHead: async (head: HeadRow) => {
-        this.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]);
+        guarded(() => this.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]));
       },
     };
     return {
       ledger,
-      exec: async (script: string) => this.wrap(() => void this.db.exec(script)),
-      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.querySync<T>(sql, params)),
-      run: async (sql: string, params?: readonly SqlValue[]) => this.wrap(() => this.runSync(sql, params)),
+      exec: async (script: string) => guarded(() => void this.db.exec(script)),
+      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => guarded(() => this.querySync<T>(sql, params)),
+      run: async (sql: string, params?: readonly SqlValue[]) => guarded(() => this.runSync(sql, params)),
       savepoint: async <T>(fn: () => Promise<T>) => {
         const name = `sp_${++this.savepointCounter}`;
-        this.db.exec(`SAVEPOINT ${name}`);
+        guarded(() => this.db.exec(`SAVEPOINT ${name}`));
+        let result: T;
         try {
-          const result = await fn();
-          this.db.exec(`RELEASE ${name}`);
-          return result;
+          result = await fn();
         } catch (err) {
-          this.db.exec(`ROLLBACK TO ${name}`);
-          this.db.exec(`RELEASE ${name}`);
+          // After SQLite's automatic rollback the savepoint is gone with the transaction: report
+          // that instead of fn's error, so the caller cannot mistake it for a failure of fn alone.
+          if (!this.db.inTransaction) throw rolledBack(this.location, err);
+          guarded(() => {
+            this.db.exec(`ROLLBACK TO ${name}`);
+            this.db.exec(`RELEASE ${name}`);
+          });
           throw err;
         }
+        guarded(() => this.db.exec(`RELEASE ${name}`));
+        return result;
       },
     };
   }
@@ -269,6 +302,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Runs one step of the transaction `scope`. SQLite rolls a whole transaction back by itself on
+   * some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_BUSY in some cases); the
+   * connection is then in autocommit mode, where every later statement would commit on its own.
+   * So a step runs only while the transaction is still open, and an error that ended it says so.
+   */
+  private txWrap<T>(scope: { open: boolean }, fn: () => T): T {
+    if (!scope.open) throw new SealtrailError('internal', 'a transaction handle was used after its transaction ended');
+    if (!this.db.inTransaction) throw rolledBack(this.location, undefined);
+    try {
+      return fn();
+    } catch (err) {
+      if (!this.db.inTransaction) throw rolledBack(this.location, err);
+      throw mapSqliteError(err, this.location);
+    }
+  }
+
   /** Maps driver errors to coded ones. */
   private wrap<T>(fn: () => T): T {
     try {
@@ -282,13 +332,17 @@ export class SqliteStore implements Store {
 type Runner = <T>(fn: () => T) => Promise<T>;
 
 async function* readEntryBatches(db: Db, run: Runner, from: number, to: number, batchSize: number): AsyncIterable<EntryRow[]> {
+  assertBatchSize(batchSize);
   // Raw rows (arrays, no per-row key objects): this is the verification hot path.
-  const stmt = db
-    .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
-    .raw(true);
+  let stmt: Database.Statement | undefined;
   let next = from;
   while (next <= to) {
-    const rows = await run(() => stmt.all(next, to, batchSize) as unknown[][]);
+    const rows = await run(() => {
+      stmt ??= db
+        .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
+        .raw(true);
+      return stmt.all(next, to, batchSize) as unknown[][];
+    });
     if (rows.length === 0) return;
     const batch = rows.map(
       (r): EntryRow => ({
@@ -378,6 +432,15 @@ function openSqliteSnapshot(location: string): Snapshot {
   };
 }
 
+function rolledBack(location: string, cause: unknown): SealtrailError {
+  const mapped = cause === undefined ? undefined : mapSqliteError(cause, location);
+  const why = mapped instanceof Error ? `: ${mapped.message}` : ' after an earlier error';
+  return new SealtrailError('database_error', `SQLite rolled the transaction back${why}; nothing of it was committed`, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { location, rolledBack: true, ...(mapped instanceof SealtrailError ? mapped.details : {}) },
+  });
+}
+
 function mapSqliteError(err: unknown, location: string): unknown {
   if (err instanceof SealtrailError) return err;
   const e = err as { code?: string; message?: string };
@@ -392,6 +455,10 @@ function mapSqliteError(err: unknown, location: string): unknown {
       return new SealtrailError('schema_missing', `${e.message} in ${location}; run \`sealtrail init\``, { cause: err });
     }
     return new SealtrailError('database_error', `SQLite error: ${e.message}`, { cause: err, details: { sqlite: e.code } });
+  }
+  // better-sqlite3 refuses some values before SQLite sees them (an integer beyond 64 bits).
+  if (err instanceof RangeError && /bound|bind/i.test(err.message)) {
+    return new SealtrailError('database_error', `SQLite cannot store the value: ${err.message}`, { cause: err });
   }
   return err;
 }

@@ -8,7 +8,7 @@ export { openLedger, Ledger, headToJson } from './ledger/ledger.js';
 export type { LedgerOptions, Head, LedgerEntry, AppendResult, InclusionProof, ConsistencyProof, CheckpointRecord } from './ledger/ledger.js';
 export type { EventInput } from './ledger/prepare-event.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './ledger/prepare-event.js';
-export type { VerifyOptions, VerifyReport, Divergence, DivergenceReason } from './ledger/verifier.js';
+export type { VerifyOptions, VerifyReport, VerifiedState, Divergence, DivergenceReason } from './ledger/verifier.js';
 export { parseTrustedState } from './ledger/trusted-state.js';
 export { REDACTION_EVENT_KIND } from './ledger/redaction.js';
 export type { RedactionResult } from './ledger/redaction.js';

@@ -18,7 +18,17 @@ export type Tampering =
   | { type: 'truncate_tail'; keep: number; rewindHead: boolean }
   | { type: 'swap_rows'; a: number; b: number }
   | { type: 'phantom_row'; kind: string; pk: string; payload: unknown }
-  | { type: 'rechain'; seq: number; payload: unknown };
+  | { type: 'rechain'; seq: number; payload: unknown }
+  /** The lazy forger: edit, re-chain every later row and the head row, leave merkle_nodes stale. */
+  | { type: 'lazy_rechain'; seq: number; payload: unknown }
+  /** Merkle storage alone: flip a byte of one stored subtree, or delete it. */
+  | { type: 'edit_node'; level: number; index: number }
+  | { type: 'delete_node'; level: number; index: number }
+  /** The head row alone. */
+  | { type: 'edit_head'; field: 'chain_hash' | 'root' }
+  | { type: 'set_head_size'; size: number }
+  /** A payload set to NULL without the redaction event that would record it. */
+  | { type: 'blank_payload'; seq: number };
 
 function flipFirstByte(hash: Buffer): Buffer {
   const copy = Buffer.from(hash);
@@ -81,6 +91,29 @@ export async function tamper(store: Store, t: Tampering): Promise<void> {
     case 'rechain':
       await rechain(store, t.seq, t.payload);
       return;
+    case 'lazy_rechain':
+      await rechain(store, t.seq, t.payload, { rebuildTree: false });
+      return;
+    case 'edit_node': {
+      const rows = await store.query<{ hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?', [t.level, t.index]);
+      await store.run('UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?', [flipFirstByte(rows[0]!.hash), t.level, t.index]);
+      return;
+    }
+    case 'delete_node':
+      await store.run('DELETE FROM merkle_nodes WHERE level = ? AND idx = ?', [t.level, t.index]);
+      return;
+    case 'edit_head': {
+      const head = await store.readHead();
+      const column = t.field;
+      await store.run(`UPDATE ledger_head SET ${column} = ? WHERE id = 1`, [flipFirstByte(column === 'root' ? head.root : head.chainHash)]);
+      return;
+    }
+    case 'set_head_size':
+      await store.run('UPDATE ledger_head SET size = ? WHERE id = 1', [t.size]);
+      return;
+    case 'blank_payload':
+      await store.run('UPDATE audit_chain SET payload = NULL WHERE seq = ?', [t.seq]);
+      return;
   }
 }
 
@@ -99,7 +132,7 @@ async function readRow(store: Store, seq: number): Promise<Record<string, string
 }
 
 /** The forgery a table-only check cannot see: edit one payload, then recompute everything after it. */
-async function rechain(store: Store, seq: number, payload: unknown): Promise<void> {
+async function rechain(store: Store, seq: number, payload: unknown, options: { rebuildTree: boolean } = { rebuildTree: true }): Promise<void> {
   const canonical = canonicalize(payload);
   await store.run('UPDATE audit_chain SET payload = ?, event_hash = ? WHERE seq = ?', [canonical, canonicalHash(canonical), seq]);
   const entries: EntryRow[] = [];
@@ -112,7 +145,15 @@ async function rechain(store: Store, seq: number, payload: unknown): Promise<voi
       prev = h;
     }
   });
-  await rebuildTree(store);
+  if (options.rebuildTree) {
+    await rebuildTree(store);
+    return;
+  }
+  // The head row is made to agree with the edited entries (its root too), so only the stored
+  // subtrees still describe the original leaves.
+  const range = new CompactRange();
+  for (const e of entries) range.append(ledgerLeafHash({ kind: e.kind, pk: e.pk, eventHash: e.eventHash, appendedAtMicros: e.appendedAtMicros }));
+  await store.run('UPDATE ledger_head SET chain_hash = ?, root = ? WHERE id = 1', [prev, range.root()]);
 }
 
 /** Recomputes merkle_nodes and ledger_head from whatever audit_chain now holds. */

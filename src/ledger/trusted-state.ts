@@ -15,7 +15,11 @@ export interface TrustedState {
   root: Buffer;
   /** Absent for a checkpoint without the sealtrail-chain-hash line (older or foreign checkpoints). */
   chainHash?: Buffer;
-  /** The compact-range frontier at `size`, when the holder recomputed it (lets a verifier start there). */
+  /**
+   * The compact-range frontier at `size` (one hash per set bit of size, left to right), e.g. a
+   * monitor's VerifyReport.frontier. Lets `skipPrefix` start from hashes the verifier computed
+   * itself instead of the database's stored tree.
+   */
   frontier?: Buffer[];
 }
 

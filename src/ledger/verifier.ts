@@ -1,22 +1,27 @@
 /**
  * Re-derives everything the ledger claims, trusting the database to compute nothing: every
- * event_hash from its payload, every prev link and chain_hash, the Merkle root, and, against a
- * trusted state kept elsewhere, that the ledger still extends it (which is what catches tail
- * truncation and a wholesale re-chain, both invisible in the table alone). Reports the FIRST
- * divergence.
+ * event_hash from its payload, every prev link and chain_hash, every Merkle leaf and every stored
+ * subtree (merkle_nodes) from those leaves, the head row, and, against a trusted state kept
+ * elsewhere, that the ledger still extends it (which is what catches tail truncation and a
+ * wholesale re-chain, both invisible in the table alone). Reports the FIRST divergence by seq.
  *
- * The range is cut into segments aligned to a power of two, verified independently (in worker
- * threads when the ledger is large and a URL is known) and stitched together in order: the prev
- * link across each cut, the Merkle frontiers, the trusted state and the first divergence.
+ * Everything is read from one snapshot of the database, so appends committing meanwhile can never
+ * look like tampering. The range is cut into segments aligned to a power of two, verified
+ * independently (in worker threads when the ledger is large and a URL is known; on PostgreSQL
+ * they adopt the same exported snapshot) and stitched together in order: the prev link across
+ * each cut, the subtrees that span cuts, the trusted state and the first divergence.
  */
 import { availableParallelism } from 'node:os';
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { GENESIS_HASH } from '../core/chain.js';
 import { CompactRange } from '../core/compact-range.js';
+import { ERROR_CATALOGUE, SealtrailError, type ErrorCode } from '../core/errors.js';
+import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { nodeHash, perfectSubtrees } from '../core/merkle.js';
-import type { Store } from '../store/store.js';
+import { nodeKeyString, type MerkleNode, type SnapshotReader, type Store } from '../store/store.js';
 import { loadFrontier } from './frontier.js';
-import { verifySegment, type SegmentResult, type SegmentTask } from './segment-verifier.js';
+import { verifySegment, type SegmentProbe, type SegmentResult, type SegmentTask } from './segment-verifier.js';
 import type { TrustedState } from './trusted-state.js';
 
 export type DivergenceReason =
@@ -26,7 +31,9 @@ export type DivergenceReason =
   | 'seq_gap'
   | 'root_mismatch'
   | 'truncated'
-  | 'checkpoint_mismatch';
+  | 'checkpoint_mismatch'
+  | 'tree_mismatch'
+  | 'unrecorded_redaction';
 
 export interface Divergence {
   seq: number;
@@ -43,10 +50,22 @@ export interface VerifyOptions {
   onProgress?: (checked: number, total: number) => void;
   /** Worker threads to use for large ranges (default: the machine's cores, at most 4; 1 = none). */
   workers?: number;
-  /** log2 of the leaves per segment (default 16); a tuning knob, also used by tests to force many segments. */
+  /** log2 of the leaves per segment (default SEALTRAIL_VERIFY_SEGMENT_LOG2 or 16); a tuning knob, also used by tests to force many segments. */
   segmentLog2?: number;
-  /** Start right after `trusted.size` (from the trusted frontier when it carries one) instead of reading the prefix. */
+  /**
+   * With `trusted`: start after the trusted size instead of re-reading the prefix. Faster, but an
+   * edit before the trusted size that leaves the last trusted row and the stored frontier (or
+   * `trusted.frontier`) intact goes unseen; the report says so (`skippedPrefix`).
+   */
   skipPrefix?: boolean;
+  /** Sizes at which to report the recomputed state (e.g. every published checkpoint size); one streaming pass. */
+  statesAt?: readonly number[];
+}
+
+export interface VerifiedState {
+  size: number;
+  chainHash: Buffer;
+  root: Buffer;
 }
 
 export interface VerifyReport {
@@ -54,157 +73,308 @@ export interface VerifyReport {
   checked: number;
   from: number;
   to: number;
-  /** The size the verifier recomputed the chain and tree up to. */
+  /** The size it recomputed up to: `to` when ok, else the last size before the divergence. */
   size: number;
-  /** The chain hash it recomputed at `size` (genesis for 0). */
+  /** Recomputed chain hash at `size` (GENESIS for 0). */
   chainHash: Buffer;
-  /** The Merkle root it recomputed at `size`; null when it could not rebuild the tree. */
+  /** Recomputed root at `size` (null only when the frontier before `from` could not be rebuilt). */
   root: Buffer | null;
-  /** The compact-range frontier it recomputed at `size`; null when it could not rebuild the tree. */
+  /** Recomputed compact-range frontier at `size` (a monitor keeps it as its next trusted state). */
   frontier: Buffer[] | null;
-  /** The size `ledger_head` claims. */
+  /** What ledger_head claims. */
   headSize: number;
+  /** One per requested statesAt size in [from − 1, size], ascending, from leaves it hashed. */
+  states: VerifiedState[];
+  /** Seqs whose payload was blanked by a recorded redaction. */
+  redacted: number[];
+  /** True when the prefix before the trusted size was not re-read (skipPrefix). */
+  skippedPrefix: boolean;
   divergence: Divergence | null;
 }
 
 const DEFAULT_SEGMENT_LOG2 = 16;
 
+/** Order of the checks on one seq, so that ties between findings resolve as a sequential pass would. */
+const RANK: Record<DivergenceReason, number> = {
+  seq_gap: 0,
+  root_mismatch: 1,
+  unrecorded_redaction: 2,
+  event_hash_mismatch: 2,
+  prev_hash_mismatch: 3,
+  chain_hash_mismatch: 4,
+  tree_mismatch: 5,
+  checkpoint_mismatch: 6,
+  truncated: 7,
+};
+
+interface State {
+  size: number;
+  chainHash: Buffer;
+  /** Null when the frontier before an unaligned start could not be rebuilt. */
+  range: CompactRange | null;
+}
+
 class Diverged extends Error {
-  constructor(readonly divergence: Divergence) {
+  constructor(
+    readonly divergence: Divergence,
+    /** The recomputed state just before the divergence (or at `to` for a head row mismatch). */
+    readonly state: State,
+  ) {
     super(divergence.reason);
   }
 }
 
-function diverge(seq: number, reason: DivergenceReason, kind: string | null = null, pk: string | null = null): never {
-  throw new Diverged({ seq, kind, pk, reason });
+function usage(code: ErrorCode, message: string, details?: Record<string, unknown>): never {
+  throw new SealtrailError(code, message, details ? { details } : undefined);
+}
+
+function defaultSegmentLog2(): number {
+  const env = process.env.SEALTRAIL_VERIFY_SEGMENT_LOG2;
+  if (env === undefined || env === '') return DEFAULT_SEGMENT_LOG2;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 0 || n > 30) usage('config_invalid', `SEALTRAIL_VERIFY_SEGMENT_LOG2 must be an integer in 0..30, got ${JSON.stringify(env)}`);
+  return n;
+}
+
+function checkOptions(options: VerifyOptions): void {
+  for (const name of ['from', 'to'] as const) {
+    const v = options[name];
+    if (v !== undefined && !Number.isSafeInteger(v)) usage('invalid_argument', `${name} must be an integer, got ${String(v)}`);
+  }
+  if (options.segmentLog2 !== undefined && (!Number.isInteger(options.segmentLog2) || options.segmentLog2 < 0 || options.segmentLog2 > 30)) {
+    usage('invalid_argument', 'segmentLog2 must be an integer in 0..30');
+  }
+  if (options.workers !== undefined && (!Number.isInteger(options.workers) || options.workers < 1)) usage('invalid_argument', 'workers must be a positive integer');
+  if (options.statesAt && options.statesAt.some((n) => !Number.isSafeInteger(n) || n < 0)) usage('invalid_argument', 'statesAt sizes must be non-negative integers');
+  if (options.skipPrefix && !options.trusted) usage('invalid_argument', 'skipPrefix needs a trusted state');
+  if (options.skipPrefix && options.from !== undefined) usage('invalid_argument', 'skipPrefix starts after the trusted size; it cannot be combined with from');
 }
 
 export async function verifyLedger(store: Store, options: VerifyOptions = {}, url?: string): Promise<VerifyReport> {
-  const head = await store.readHead();
+  checkOptions(options);
+  const segmentLog2 = options.segmentLog2 ?? defaultSegmentLog2();
+  return store.readSnapshot((snapshot) => verifySnapshot(snapshot, options, segmentLog2, url));
+}
+
+async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segmentLog2: number, url: string | undefined): Promise<VerifyReport> {
+  const head = await snap.readHead();
   const trusted = options.trusted;
-  const maxRow = await store.query<{ m: number | null }>('SELECT max(seq) AS m FROM audit_chain');
+  const maxRow = await snap.query<{ m: number | null }>('SELECT max(seq) AS m FROM audit_chain');
   const lastStored = Number(maxRow[0]?.m ?? 0);
   // Rows past the head (a phantom tail) are verified too: they must not exist at all.
   const end = Math.max(head.size, lastStored);
-  const from = options.from ?? (trusted && trusted.size > 0 && options.skipPrefix !== false ? trusted.size + 1 : 1);
-  const to = Math.min(options.to ?? end, end);
-  const report: VerifyReport = { ok: true, checked: 0, from, to, size: from - 1, chainHash: GENESIS_HASH, root: null, frontier: null, headSize: head.size, divergence: null };
-  try {
-    if (trusted && trusted.size > head.size) {
-      // The ledger is shorter than a state it once had: cut off, or rolled back.
-      diverge(Math.min(head.size, lastStored) + 1, 'truncated');
+  const skipPrefix = options.skipPrefix === true;
+  // from 1 is the start of any ledger, an empty one included (the default, spelled out).
+  if (options.from !== undefined && (options.from < 1 || (options.from > end && options.from !== 1))) {
+    usage('out_of_range', `from ${options.from} is outside the ledger (1..${end})`, { from: options.from, size: end });
+  }
+  if (options.to !== undefined && (options.to < 1 || options.to > end)) usage('out_of_range', `to ${options.to} is outside the ledger (1..${end})`, { to: options.to, size: end });
+  if (options.from !== undefined && options.to !== undefined && options.from > options.to) {
+    usage('out_of_range', `from ${options.from} is after to ${options.to}`, { from: options.from, to: options.to });
+  }
+  if (trusted && trusted.size <= end) {
+    if (options.from !== undefined && options.from > trusted.size + 1) {
+      usage('invalid_argument', `from ${options.from} starts after the trusted size ${trusted.size}, which then could not be checked`);
     }
-    const start = await startingState(store, from, trusted);
-    const segment = 2 ** (options.segmentLog2 ?? DEFAULT_SEGMENT_LOG2);
-    const tasks = planSegments(from, to, segment, start.range, trusted?.size);
-    let prev = start.prevHash;
-    let range = start.range;
+    if (options.to !== undefined && options.to < trusted.size) usage('invalid_argument', `to ${options.to} ends before the trusted size ${trusted.size}, which then could not be checked`);
+  }
+  const from = skipPrefix ? Math.min(trusted!.size, end) + 1 : (options.from ?? 1);
+  const to = options.to ?? end;
+  const report: VerifyReport = {
+    ok: true,
+    checked: 0,
+    from,
+    to,
+    size: from - 1,
+    chainHash: GENESIS_HASH,
+    root: null,
+    frontier: null,
+    headSize: head.size,
+    states: [],
+    redacted: [],
+    skippedPrefix: skipPrefix,
+    divergence: null,
+  };
+  const wanted = [...new Set(options.statesAt ?? [])].sort((a, b) => a - b);
+  const probeStates = new Map<number, State>();
+  let state: State = { size: from - 1, chainHash: GENESIS_HASH, range: null };
+  try {
+    state = await startingState(snap, from, trusted, skipPrefix, lastStored);
+    probeStates.set(state.size, state);
+    const segment = 2 ** segmentLog2;
+    const probes = new Set(wanted.filter((n) => n >= from && n <= to));
+    if (trusted && trusted.size >= from && trusted.size <= to) {
+      probes.add(trusted.size);
+      if (trusted.size - 1 >= from) probes.add(trusted.size - 1);
+    }
+    const tasks = planSegments(from, to, segment, state.range, head.size, [...probes]);
     let expected = from;
     // Below two segments, worker start-up costs more than it saves.
     const workers = url && tasks.length >= 2 && to - from + 1 >= 2 * segment ? Math.min(options.workers ?? Math.min(availableParallelism(), 4), tasks.length) : 1;
-    for await (const done of runSegments(store, url, tasks, workers)) {
+    const snapshotId = workers > 1 ? await snap.exportSnapshot() : null;
+    for await (const done of runSegments(snap, url, snapshotId, tasks, workers)) {
       const task = tasks[done.index]!;
       const s = done.result;
+      const before = state;
+      const findings: Divergence[] = [];
       // The link into this segment, checked where a sequential run would check it.
-      const firstRowFailedEarlier = s.divergence?.seq === s.from && (s.divergence.reason === 'seq_gap' || s.divergence.reason === 'event_hash_mismatch');
-      if (s.firstPrevHash && !s.firstPrevHash.equals(prev) && !firstRowFailedEarlier) {
-        const first = await store.query<{ event_kind: string; event_pk: string }>('SELECT event_kind, event_pk FROM audit_chain WHERE seq = ?', [s.from]);
-        diverge(s.from, 'prev_hash_mismatch', first[0]?.event_kind ?? null, first[0]?.event_pk ?? null);
+      if (s.firstPrevHash && !s.firstPrevHash.equals(before.chainHash)) {
+        findings.push({ ...(await rowIdentity(snap, s.from)), seq: s.from, reason: 'prev_hash_mismatch' });
       }
-      if (trusted && s.probe && (!s.divergence || s.divergence.seq > s.probe.seq)) {
-        const rootThere = range && mergeFrontier(range, s.probe.frontier, s.probe.seq - s.from + 1, task.start !== undefined).root();
-        if ((trusted.chainHash && !trusted.chainHash.equals(s.probe.chainHash)) || (rootThere && !rootThere.equals(trusted.root))) {
-          const row = await store.query<{ event_kind: string; event_pk: string }>('SELECT event_kind, event_pk FROM audit_chain WHERE seq = ?', [s.probe.seq]);
-          report.checked += s.probe.seq - s.from;
-          diverge(s.probe.seq, 'checkpoint_mismatch', row[0]?.event_kind ?? null, row[0]?.event_pk ?? null);
+      if (s.divergence) findings.push(s.divergence);
+      const isGlobal = task.start !== undefined;
+      const crossing: MerkleNode[] = [];
+      const after: State = {
+        size: before.size + s.count,
+        chainHash: s.lastChainHash ?? before.chainHash,
+        range: before.range && mergeFrontier(before.range, s.frontier, s.count, isGlobal, crossing),
+      };
+      if (crossing.length > 0) {
+        const stored = await snap.readNodes(crossing);
+        for (const n of crossing) {
+          const hash = stored.get(nodeKeyString(n.level, n.index));
+          if (!hash || !hash.equals(n.hash)) {
+            const seq = (n.index + 1) * 2 ** n.level;
+            findings.push({ ...(await rowIdentity(snap, seq)), seq, reason: 'tree_mismatch' });
+          }
         }
       }
-      if (s.divergence) {
-        report.checked += s.count;
-        const d = s.divergence;
-        diverge(d.seq, d.reason === 'seq_gap' && d.seq > lastStored ? 'truncated' : d.reason, d.kind, d.pk);
+      for (const p of s.probes) {
+        const at = probeState(before, p, s.from, isGlobal);
+        probeStates.set(p.seq, at);
+        if (trusted && p.seq === trusted.size && !matchesTrusted(at, trusted)) {
+          findings.push({ ...(await rowIdentity(snap, p.seq)), seq: p.seq, reason: 'checkpoint_mismatch' });
+        }
       }
-      const phantom = s.count > 0 && s.nextSeq - 1 > head.size ? Math.max(head.size + 1, s.from) : 0;
-      if (phantom) {
-        report.checked += phantom - s.from;
-        const row = await store.query<{ event_kind: string; event_pk: string }>('SELECT event_kind, event_pk FROM audit_chain WHERE seq = ?', [phantom]);
-        diverge(phantom, 'root_mismatch', row[0]?.event_kind ?? null, row[0]?.event_pk ?? null);
+      const first = firstOf(findings);
+      if (first) {
+        const prefix = first.seq - 1;
+        const at = prefix <= before.size ? before : prefix === after.size ? after : (probeStates.get(prefix) ?? (await recomputeState(snap, before, prefix)));
+        report.redacted.push(...s.redacted.filter((r) => r <= prefix));
+        report.checked = Math.max(0, prefix - from + 1);
+        throw new Diverged(first, at);
       }
-      if (range) range = mergeFrontier(range, s.frontier, s.count, task.start !== undefined);
-      if (s.lastChainHash) prev = s.lastChainHash;
+      report.redacted.push(...s.redacted);
+      state = after;
       expected = s.nextSeq;
       report.checked += s.count;
       options.onProgress?.(report.checked, to - from + 1);
       if (s.nextSeq <= s.to) break;
     }
-    if (expected <= to) diverge(expected, expected > lastStored ? 'truncated' : 'seq_gap');
-    report.size = expected - 1;
-    report.chainHash = prev;
-    report.root = range ? range.root() : null;
-    report.frontier = range ? range.frontier() : null;
-    if (to === end && range && !range.root().equals(head.root)) diverge(head.size, 'root_mismatch');
+    if (expected <= to) throw new Diverged({ seq: expected, kind: null, pk: null, reason: expected > lastStored ? 'truncated' : 'seq_gap' }, state);
+    if (to === end && head.size < end) {
+      // Rows past the head that the pass did not read (they were skipped with the prefix).
+      throw new Diverged({ ...(await rowIdentity(snap, head.size + 1)), seq: head.size + 1, reason: 'root_mismatch' }, state);
+    }
+    if (to === end && (!state.chainHash.equals(head.chainHash) || (state.range && !state.range.root().equals(head.root)))) {
+      // The entries are sound; only the head row disagrees with them.
+      throw new Diverged({ ...(await rowIdentity(snap, head.size)), seq: head.size, reason: 'root_mismatch' }, state);
+    }
+    if (trusted && trusted.size > end) throw new Diverged({ seq: end + 1, kind: null, pk: null, reason: 'truncated' }, state);
   } catch (err) {
     if (!(err instanceof Diverged)) throw err;
     report.ok = false;
     report.divergence = err.divergence;
+    state = err.state;
+  }
+  report.size = state.size;
+  report.chainHash = state.chainHash;
+  report.root = state.range ? state.range.root() : null;
+  report.frontier = state.range ? state.range.frontier() : null;
+  for (const n of wanted) {
+    const at = n <= state.size ? probeStates.get(n) : undefined;
+    if (at?.range) report.states.push({ size: n, chainHash: at.chainHash, root: at.range.root() });
   }
   return report;
 }
 
-interface StartingState {
-  prevHash: Buffer;
-  /** The Merkle frontier before `from`; null when it cannot be rebuilt (then no root is checked). */
-  range: CompactRange | null;
+function firstOf(findings: Divergence[]): Divergence | undefined {
+  let best: Divergence | undefined;
+  for (const f of findings) {
+    if (!best || f.seq < best.seq || (f.seq === best.seq && RANK[f.reason] < RANK[best.reason])) best = f;
+  }
+  return best;
 }
 
-async function startingState(store: Store, from: number, trusted: TrustedState | undefined): Promise<StartingState> {
-  if (from <= 1) return { prevHash: GENESIS_HASH, range: new CompactRange() };
+function matchesTrusted(at: State, trusted: TrustedState): boolean {
+  if (trusted.chainHash && !trusted.chainHash.equals(at.chainHash)) return false;
+  if (!at.range || !at.range.root().equals(trusted.root)) return false;
+  return !trusted.frontier || (trusted.frontier.length === at.range.frontier().length && trusted.frontier.every((h, i) => h.equals(at.range!.frontier()[i]!)));
+}
+
+async function rowIdentity(snap: SnapshotReader, seq: number): Promise<{ kind: string | null; pk: string | null }> {
+  const rows = await snap.query<{ event_kind: string; event_pk: string }>('SELECT event_kind, event_pk FROM audit_chain WHERE seq = ?', [seq]);
+  return { kind: rows[0]?.event_kind ?? null, pk: rows[0]?.event_pk ?? null };
+}
+
+/**
+ * The state before `from`. From the start of the ledger it is genesis. Skipping the prefix, it is
+ * the trusted state itself, with the trusted frontier or else the stored one, which must then
+ * reproduce the trusted root. Starting mid-ledger otherwise, it is what the database holds
+ * (nothing before `from` is vouched for).
+ */
+async function startingState(snap: SnapshotReader, from: number, trusted: TrustedState | undefined, skipPrefix: boolean, lastStored: number): Promise<State> {
   const before = from - 1;
-  const rows = await store.query<{ seq: number; chain_hash: Buffer; event_kind: string; event_pk: string }>(
-    'SELECT seq, chain_hash, event_kind, event_pk FROM audit_chain WHERE seq = ?',
-    [before],
-  );
-  const row = rows[0];
-  if (!row) diverge(before, 'truncated');
-  const prevHash = row.chain_hash;
-  let range: CompactRange | null = null;
-  try {
-    range =
-      trusted?.frontier && trusted.size === before ? CompactRange.fromFrontier(before, trusted.frontier) : await loadFrontier((keys) => store.readNodes(keys), before);
-  } catch {
-    range = null;
+  if (before === 0) {
+    const state: State = { size: 0, chainHash: GENESIS_HASH, range: new CompactRange() };
+    if (trusted && trusted.size === 0 && !matchesTrusted(state, trusted)) throw new Diverged({ seq: 0, kind: null, pk: null, reason: 'checkpoint_mismatch' }, state);
+    return state;
   }
-  if (trusted && trusted.size === before) {
-    // Starting right after the trusted state: the stored row and frontier must reproduce it.
-    if ((trusted.chainHash && !trusted.chainHash.equals(prevHash)) || !range || !range.root().equals(trusted.root)) {
-      diverge(before, 'checkpoint_mismatch', row.event_kind, row.event_pk);
+  const rows = await snap.query<{ chain_hash: Buffer; event_kind: string; event_pk: string }>('SELECT chain_hash, event_kind, event_pk FROM audit_chain WHERE seq = ?', [before]);
+  const row = rows[0];
+  const unknown: State = { size: before, chainHash: GENESIS_HASH, range: null };
+  if (!row) throw new Diverged({ seq: before, kind: null, pk: null, reason: before > lastStored ? 'truncated' : 'seq_gap' }, { ...unknown, size: before - 1 });
+  let range: CompactRange | null = null;
+  // Starting from the trusted state itself (not when the ledger is now shorter than it).
+  const fromTrusted = skipPrefix && trusted !== undefined && trusted.size === before;
+  if (fromTrusted && trusted.frontier) {
+    try {
+      range = CompactRange.fromFrontier(before, trusted.frontier);
+    } catch (err) {
+      throw new SealtrailError('invalid_argument', `the trusted frontier does not fit size ${before}`, { cause: err });
+    }
+  } else {
+    try {
+      range = await loadFrontier((keys) => snap.readNodes(keys), before);
+    } catch {
+      range = null;
     }
   }
-  return { prevHash, range };
+  const state: State = { size: before, chainHash: fromTrusted && trusted.chainHash ? trusted.chainHash : row.chain_hash, range };
+  if (trusted && trusted.size === before && (!matchesTrusted(state, trusted) || !row.chain_hash.equals(state.chainHash))) {
+    throw new Diverged({ seq: before, kind: row.event_kind, pk: row.event_pk, reason: 'checkpoint_mismatch' }, { ...state, size: before });
+  }
+  return state;
 }
 
 /** Cuts [from, to] at multiples of `segment` leaves; an unaligned first piece carries the frontier before it. */
-function planSegments(from: number, to: number, segment: number, range: CompactRange | null, probe: number | undefined): SegmentTask[] {
+function planSegments(from: number, to: number, segment: number, range: CompactRange | null, headSize: number, probes: number[]): SegmentTask[] {
   const tasks: SegmentTask[] = [];
   let at = from;
   while (at <= to) {
     const leafIndex = at - 1;
     const end = Math.min(to, (Math.floor(leafIndex / segment) + 1) * segment);
-    const task: SegmentTask = { from: at, to: end };
-    if (leafIndex % segment !== 0 && range) task.start = { size: range.size, frontier: range.frontier() };
-    if (probe !== undefined && probe >= at && probe <= end) task.probe = probe;
+    const aligned = leafIndex % segment === 0;
+    const task: SegmentTask = { from: at, to: end, headSize, probes: probes.filter((p) => p >= at && p <= end), checkTree: aligned || range !== null };
+    if (!aligned && range) task.start = { size: range.size, frontier: range.frontier() };
     tasks.push(task);
     at = end + 1;
   }
   return tasks;
 }
 
+/** A probe's state in global terms. */
+function probeState(before: State, p: SegmentProbe, segmentFrom: number, isGlobal: boolean): State {
+  return { size: p.seq, chainHash: p.chainHash, range: before.range && mergeFrontier(before.range, p.frontier, p.seq - segmentFrom + 1, isGlobal) };
+}
+
 /**
  * The frontier after a segment: a segment that started from the global frontier returned a global
  * one; an aligned segment's local perfect subtrees are appended onto the global frontier, which
- * is valid because the global size is a multiple of every subtree's width.
+ * is valid because the global size is a multiple of every subtree's width. The subtrees that
+ * merging completes span the cut, so no segment saw them: they go to `completed` for checking.
  */
-function mergeFrontier(global: CompactRange, segmentFrontier: Uint8Array[], count: number, isGlobal: boolean): CompactRange {
+function mergeFrontier(global: CompactRange, segmentFrontier: Uint8Array[], count: number, isGlobal: boolean, completed?: MerkleNode[]): CompactRange {
   if (isGlobal) return CompactRange.fromFrontier(global.size + count, segmentFrontier);
   const frontier = global.frontier();
   let size = global.size;
@@ -216,6 +386,7 @@ function mergeFrontier(global: CompactRange, segmentFrontier: Uint8Array[], coun
       hash = nodeHash(frontier.pop()!, hash);
       size -= 2 ** l;
       l++;
+      completed?.push({ level: l, index: size / 2 ** l, hash });
     }
     frontier.push(hash);
     size += 2 ** l;
@@ -223,19 +394,41 @@ function mergeFrontier(global: CompactRange, segmentFrontier: Uint8Array[], coun
   return CompactRange.fromFrontier(size, frontier);
 }
 
+/** The state at `size` inside a segment, re-hashing its leaves (only after a divergence between probes). */
+async function recomputeState(snap: SnapshotReader, before: State, size: number): Promise<State> {
+  const range = before.range?.clone() ?? null;
+  let chain = before.chainHash;
+  for await (const batch of snap.entryBatches(before.size + 1, size)) {
+    for (const e of batch) {
+      range?.append(ledgerLeafHash({ kind: e.kind, pk: e.pk, eventHash: e.eventHash, appendedAtMicros: e.appendedAtMicros }));
+      chain = e.chainHash;
+    }
+  }
+  return { size, chainHash: chain, range };
+}
+
 /** Yields segment results in order, verifying up to `workers` segments at once. */
-async function* runSegments(store: Store, url: string | undefined, tasks: SegmentTask[], workers: number): AsyncGenerator<{ index: number; result: SegmentResult }> {
+async function* runSegments(
+  snap: SnapshotReader,
+  url: string | undefined,
+  snapshotId: string | null,
+  tasks: SegmentTask[],
+  workers: number,
+): AsyncGenerator<{ index: number; result: SegmentResult }> {
   if (workers <= 1 || !url) {
-    for (let index = 0; index < tasks.length; index++) yield { index, result: await verifySegment(store, tasks[index]!) };
+    for (let index = 0; index < tasks.length; index++) yield { index, result: await verifySegment(snap, tasks[index]!) };
     return;
   }
-  const pool = Array.from({ length: workers }, () => spawnWorker(url));
+  const pool = Array.from({ length: workers }, () => spawnWorker(url, snapshotId));
   const pending = new Map<number, Promise<SegmentResult>>();
   let next = 0;
   const schedule = () => {
     while (next < tasks.length && pending.size < workers * 2) {
       const index = next++;
-      pending.set(index, pool[index % workers]!.run(tasks[index]!));
+      const promise = pool[index % workers]!.run(index, tasks[index]!);
+      // Rejections of results never awaited (verification stopped early) are not errors.
+      promise.catch(() => {});
+      pending.set(index, promise);
     }
   };
   try {
@@ -251,35 +444,57 @@ async function* runSegments(store: Store, url: string | undefined, tasks: Segmen
   }
 }
 
-function spawnWorker(url: string): { run(task: SegmentTask): Promise<SegmentResult>; close(): Promise<void> } {
+type WorkerReply = { index: number; ok: true; result: SegmentResult } | { index: number; ok: false; error: { message: string; code?: string; details?: Record<string, unknown> } };
+
+function spawnWorker(url: string, snapshotId: string | null): { run(index: number, task: SegmentTask): Promise<SegmentResult>; close(): Promise<void> } {
+  const workerData = { url, snapshotId };
   const worker = import.meta.url.endsWith('.ts')
     ? // Running from sources (tests, bench): workers do not inherit tsx's loader, so register it first.
       new Worker(
         `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./verify-worker.ts', import.meta.url).href)}); });`,
-        { eval: true, workerData: { url } },
+        { eval: true, workerData },
       )
-    : new Worker(new URL('./verify-worker.js', import.meta.url), { workerData: { url } });
-  const waiting: Array<{ resolve: (r: SegmentResult) => void; reject: (e: Error) => void }> = [];
-  worker.on('message', (message: { ok: true; result: SegmentResult } | { ok: false; error: { message: string } }) => {
-    const w = waiting.shift();
+    : new Worker(new URL('./verify-worker.js', import.meta.url), { workerData });
+  // Replies are matched to requests by task index: segments may finish in any order.
+  const waiting = new Map<number, { resolve: (r: SegmentResult) => void; reject: (e: Error) => void }>();
+  let closing = false;
+  const failAll = (err: Error) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  worker.on('message', (message: WorkerReply) => {
+    const w = waiting.get(message.index);
     if (!w) return;
+    waiting.delete(message.index);
     if (message.ok) w.resolve(revive(message.result));
-    else w.reject(new Error(message.error.message));
+    else w.reject(reviveError(message.error));
   });
-  worker.on('error', (err) => {
-    for (const w of waiting.splice(0)) w.reject(err);
+  worker.on('error', (err) => failAll(err instanceof SealtrailError ? err : new SealtrailError('internal', `verification worker failed: ${err.message}`, { cause: err })));
+  const exited = once(worker, 'exit');
+  void exited.then(([code]) => {
+    if (!closing || waiting.size > 0) failAll(new SealtrailError('internal', `verification worker exited (code ${String(code)}) before answering`));
   });
   return {
-    run(task) {
+    run(index, task) {
       return new Promise((resolve, reject) => {
-        waiting.push({ resolve, reject });
-        worker.postMessage(task);
+        waiting.set(index, { resolve, reject });
+        worker.postMessage({ index, task });
       });
     },
     async close() {
-      await worker.terminate();
+      closing = true;
+      // Let the worker end its snapshot transaction and close its connection itself.
+      worker.postMessage('close');
+      const timer = setTimeout(() => void worker.terminate(), 10_000);
+      await exited;
+      clearTimeout(timer);
     },
   };
+}
+
+function reviveError(e: { message: string; code?: string; details?: Record<string, unknown> }): Error {
+  const code = e.code && e.code in ERROR_CATALOGUE ? (e.code as ErrorCode) : 'internal';
+  return new SealtrailError(code, e.message, e.details ? { details: e.details } : undefined);
 }
 
 /** Buffers arrive from a worker as plain Uint8Arrays. */
@@ -290,6 +505,6 @@ function revive(r: SegmentResult): SegmentResult {
     firstPrevHash: r.firstPrevHash && buf(r.firstPrevHash),
     lastChainHash: r.lastChainHash && buf(r.lastChainHash),
     frontier: r.frontier.map(buf),
-    probe: r.probe && { seq: r.probe.seq, chainHash: buf(r.probe.chainHash), frontier: r.probe.frontier.map(buf) },
+    probes: r.probes.map((p) => ({ seq: p.seq, chainHash: buf(p.chainHash), frontier: p.frontier.map(buf) })),
   };
 }

@@ -1,21 +1,35 @@
 /**
- * Worker thread for parallel verification: opens its own connection to the ledger and verifies
- * the segments it is sent, one result message per segment.
+ * Worker thread for parallel verification: opens its own connection to the ledger, reads one
+ * snapshot (on PostgreSQL the very snapshot the main thread exported) and verifies the segments
+ * it is sent, answering each with its task index, since segments finish in any order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../store/open-store.js';
+import type { Snapshot } from '../store/store.js';
 import { verifySegment, type SegmentTask } from './segment-verifier.js';
 
-const { url } = workerData as { url: string };
+const { url, snapshotId } = workerData as { url: string; snapshotId: string | null };
 const store = openStore(url, { readonly: true, poolSize: 1 });
+let snapshot: Promise<Snapshot> | null = null;
 
-parentPort!.on('message', (message: SegmentTask | 'close') => {
+parentPort!.on('message', (message: { index: number; task: SegmentTask } | 'close') => {
   if (message === 'close') {
-    void store.close().finally(() => process.exit(0));
+    void (async () => {
+      if (snapshot) await (await snapshot.catch(() => null))?.release().catch(() => {});
+      await store.close().catch(() => {});
+      process.exit(0);
+    })();
     return;
   }
-  verifySegment(store, message).then(
-    (result) => parentPort!.postMessage({ ok: true, result }),
-    (err: unknown) => parentPort!.postMessage({ ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } }),
-  );
+  snapshot ??= store.openSnapshot(snapshotId ? { snapshotId } : {});
+  const { index, task } = message;
+  snapshot
+    .then((snap) => verifySegment(snap, task))
+    .then(
+      (result) => parentPort!.postMessage({ index, ok: true, result }),
+      (err: unknown) => {
+        const e = err as { message?: string; code?: string; details?: Record<string, unknown> };
+        parentPort!.postMessage({ index, ok: false, error: { message: e.message ?? String(err), code: e.code, details: e.details } });
+      },
+    );
 });

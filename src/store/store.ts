@@ -55,7 +55,56 @@ export interface Store extends Queryable {
   /** Reads the stored Merkle subtree hashes for the given (level, index) pairs. */
   readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
   readHead(): Promise<HeadRow>;
+  /**
+   * Opens a read-only view of one consistent snapshot (SQLite: a separate read-only connection
+   * holding one WAL read transaction; PostgreSQL: a dedicated client in a REPEATABLE READ READ
+   * ONLY transaction, optionally adopting a snapshot exported by another connection). Release it.
+   */
+  openSnapshot(options?: SnapshotOptions): Promise<Snapshot>;
+  /** Runs fn on one snapshot and releases it afterwards. */
+  readSnapshot<T>(fn: (snapshot: SnapshotReader) => Promise<T>, options?: SnapshotOptions): Promise<T>;
   close(): Promise<void>;
+}
+
+export interface SnapshotOptions {
+  /** PostgreSQL: a snapshot id from SnapshotReader.exportSnapshot() whose transaction is still open. */
+  snapshotId?: string;
+}
+
+/** Reads that all see the same committed state of the database. */
+export interface SnapshotReader {
+  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  entryBatches(from: number, to: number, batchSize?: number): AsyncIterable<EntryRow[]>;
+  readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
+  /** The stored hashes at idx in [from, to] of each given level, in one round trip; a missing node is undefined. */
+  readNodeRanges(ranges: readonly NodeRange[]): Promise<Array<Array<Buffer | undefined>>>;
+  readHead(): Promise<HeadRow>;
+  /**
+   * PostgreSQL: exports this snapshot (pg_export_snapshot) so other connections, e.g. verification
+   * workers, read exactly the same state while this one stays open. SQLite: null (no such API;
+   * see docs/spec.md for why a worker's own later snapshot is equivalent for verification).
+   */
+  exportSnapshot(): Promise<string | null>;
+}
+
+export interface Snapshot extends SnapshotReader {
+  release(): Promise<void>;
+}
+
+export interface NodeRange {
+  level: number;
+  from: number;
+  to: number;
+}
+
+/** readSnapshot on top of openSnapshot, shared by the backends. */
+export async function withSnapshot<T>(store: Store, fn: (snapshot: SnapshotReader) => Promise<T>, options?: SnapshotOptions): Promise<T> {
+  const snapshot = await store.openSnapshot(options);
+  try {
+    return await fn(snapshot);
+  } finally {
+    await snapshot.release();
+  }
 }
 
 export interface EntryRow {

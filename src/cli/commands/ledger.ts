@@ -11,6 +11,7 @@ import { decodeBase64, encodeBase64 } from '../../core/base64.js';
 import { signCheckpoint } from '../../core/checkpoint.js';
 import { checkpointOrigin, headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
+import type { VerifyReport } from '../../ledger/verifier.js';
 import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
 import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
 import { verifyAgainstSinks } from '../../anchor/index.js';
@@ -204,13 +205,14 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--from <seq>', 'first seq to verify', positiveInt('--from'))
     .option('--to <seq>', 'last seq to verify', positiveInt('--to'))
     .option('--trusted <file>', 'a trusted state: `sealtrail head --json` output or a checkpoint note')
+    .option('--skip-prefix', 'with --trusted: do not re-read the entries before the trusted size (faster; an edit there can go unseen)')
     .option('--vkey <vkey...>', 'trusted verifier keys (required for --trusted checkpoints; also --against-sinks)')
     .option('--origin <origin>', "the origin a --trusted checkpoint must carry (default: the verifying key's name)")
     .option('--against-sinks', 'check every checkpoint published in the sinks against the ledger')
     .option('--sink <spec...>', 'sinks to check with --against-sinks (default: the configured sinks)')
     .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink, <vkey> or <vkey>@<url> (default: config witnessVkeys)')
     .action(
-      withContext<{ from?: number; to?: number; trusted?: string; vkey?: string[]; origin?: string; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
+      withContext<{ from?: number; to?: number; trusted?: string; skipPrefix?: boolean; vkey?: string[]; origin?: string; againstSinks?: boolean; sink?: string[] }>(async (ctx, { opts }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const vkeys = opts.vkey ?? ctx.config.vkeys;
           if (opts.againstSinks) return verifySinks(ctx, ledger, opts.sink ?? ctx.config.sinks, vkeys);
@@ -229,6 +231,7 @@ export function register(program: Command, withContext: WithContext): void {
             ...(opts.from !== undefined ? { from: opts.from } : {}),
             ...(opts.to !== undefined ? { to: opts.to } : {}),
             ...(trusted ? { trusted } : {}),
+            ...(opts.skipPrefix ? { skipPrefix: true } : {}),
             onProgress: (checked) => {
               progress.tick(checked - shown);
               shown = checked;
@@ -236,11 +239,13 @@ export function register(program: Command, withContext: WithContext): void {
           });
           progress.done();
           const d = report.divergence;
+          const blindSpot = report.skippedPrefix ? `\nnot re-read: entries 1..${report.from - 1} (before the trusted size; --skip-prefix)` : '';
+          const redacted = report.redacted.length > 0 ? `, ${report.redacted.length} redacted` : '';
           ctx.out.result(
-            d
+            (d
               ? `INTEGRITY FAILURE at seq ${d.seq}${d.kind ? ` (${d.kind}/${d.pk})` : ''}: ${d.reason} — checked ${report.checked} entries`
-              : `ok: ${report.checked} entries verified (size ${report.size})`,
-            { ok: report.ok, checked: report.checked, divergence: d },
+              : `ok: ${report.checked} entries verified (size ${report.size}${redacted})`) + blindSpot,
+            verifyReportJson(report),
           );
           return report.ok ? 0 : 1;
         }),
@@ -312,6 +317,25 @@ export function register(program: Command, withContext: WithContext): void {
         return result.ok ? 0 : 1;
       }),
     );
+}
+
+/** The report as `verify --json` prints it: hashes in hex (chain) and base64 (Merkle), as `head --json` does. */
+function verifyReportJson(r: VerifyReport) {
+  return {
+    ok: r.ok,
+    checked: r.checked,
+    from: r.from,
+    to: r.to,
+    size: r.size,
+    chain_hash: r.chainHash.toString('hex'),
+    root: r.root ? encodeBase64(r.root) : null,
+    frontier: r.frontier ? r.frontier.map(encodeBase64) : null,
+    head_size: r.headSize,
+    states: r.states.map((s) => ({ size: s.size, chain_hash: s.chainHash.toString('hex'), root: encodeBase64(s.root) })),
+    redacted: r.redacted,
+    skipped_prefix: r.skippedPrefix,
+    divergence: r.divergence,
+  };
 }
 
 async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {

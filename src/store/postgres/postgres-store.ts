@@ -14,10 +14,15 @@ import {
   type LedgerTxOps,
   type MerkleNode,
   type NodeKey,
+  type NodeRange,
   type Row,
+  type Snapshot,
+  type SnapshotOptions,
+  type SnapshotReader,
   type SqlValue,
   type Store,
   type Tx,
+  withSnapshot,
 } from '../store.js';
 import { isoFromMicros } from '../timestamps.js';
 import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
@@ -269,25 +274,89 @@ export class PostgresStore implements Store {
     return readNodes(this.pool, this.location, keys);
   }
 
-  async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
-    assertBatchSize(batchSize);
-    let next = from;
-    while (next <= to) {
-      const res = await q(this.pool, this.location, `SELECT ${ENTRY_COLUMNS} FROM audit_chain WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [
-        next,
-        to,
-        batchSize,
-      ]);
-      if (res.rows.length === 0) return;
-      const batch = res.rows.map(toEntry);
-      yield batch;
-      next = batch[batch.length - 1]!.seq + 1;
+  entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
+    return readEntryBatches(this.pool, this.location, from, to, batchSize);
+  }
+
+  async openSnapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+    const location = this.location;
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapPgError(err, location);
     }
+    try {
+      await q(client, location, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (options.snapshotId !== undefined) {
+        // SET TRANSACTION SNAPSHOT takes no parameters; the id's shape is checked instead.
+        if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?$/i.test(options.snapshotId)) {
+          throw new SealtrailError('invalid_argument', `not a PostgreSQL snapshot id: ${JSON.stringify(options.snapshotId)}`);
+        }
+        await q(client, location, `SET TRANSACTION SNAPSHOT '${options.snapshotId}'`);
+      }
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release(true);
+      throw err;
+    }
+    let released = false;
+    return {
+      query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => (await q<T>(client, location, toPositional(sql), params)).rows,
+      entryBatches: (from, to, batchSize = 20_000) => readEntryBatches(client, location, from, to, batchSize),
+      readNodes: (keys) => readNodes(client, location, keys),
+      readNodeRanges: (ranges) => readNodeRanges(client, location, ranges),
+      readHead: () => readHead(client, location),
+      exportSnapshot: async () => (await q<{ id: string }>(client, location, 'SELECT pg_export_snapshot() AS id')).rows[0]!.id,
+      release: async () => {
+        if (released) return;
+        released = true;
+        let broken = false;
+        try {
+          await client.query('COMMIT');
+        } catch {
+          broken = true;
+        }
+        client.release(broken);
+      },
+    };
+  }
+
+  readSnapshot<T>(fn: (snapshot: SnapshotReader) => Promise<T>, options?: SnapshotOptions): Promise<T> {
+    return withSnapshot(this, fn, options);
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+async function* readEntryBatches(client: Client, location: string, from: number, to: number, batchSize: number): AsyncIterable<EntryRow[]> {
+  assertBatchSize(batchSize);
+  let next = from;
+  while (next <= to) {
+    const res = await q(client, location, `SELECT ${ENTRY_COLUMNS} FROM audit_chain WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [next, to, batchSize]);
+    if (res.rows.length === 0) return;
+    const batch = res.rows.map(toEntry);
+    yield batch;
+    next = batch[batch.length - 1]!.seq + 1;
+  }
+}
+
+/** One statement, one index range scan per level (UNION ALL keeps each branch a plain range scan). */
+async function readNodeRanges(client: Client, location: string, ranges: readonly NodeRange[]): Promise<Array<Array<Buffer | undefined>>> {
+  const out = ranges.map((r) => Array.from<Buffer | undefined>({ length: Math.max(0, r.to - r.from + 1) }));
+  const asked = ranges.map((r, i) => ({ ...r, i })).filter((r) => r.to >= r.from);
+  if (asked.length === 0) return out;
+  const sql = asked
+    .map((_, k) => `SELECT ${k}::int AS r, idx, hash FROM merkle_nodes WHERE level = $${3 * k + 1} AND idx >= $${3 * k + 2} AND idx <= $${3 * k + 3}`)
+    .join(' UNION ALL ');
+  const res = await q<{ r: number; idx: number; hash: Buffer }>(client, location, sql, asked.flatMap((r) => [r.level, r.from, r.to]));
+  for (const row of res.rows) {
+    const range = asked[row.r]!;
+    out[range.i]![Number(row.idx) - range.from] = row.hash;
+  }
+  return out;
 }
 
 /** 32-byte hashes back to back; the SQL cuts them apart again by position. */

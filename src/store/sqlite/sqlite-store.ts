@@ -15,10 +15,14 @@ import {
   type LedgerTxOps,
   type MerkleNode,
   type NodeKey,
+  type NodeRange,
   type Row,
+  type Snapshot,
+  type SnapshotReader,
   type SqlValue,
   type Store,
   type Tx,
+  withSnapshot,
 } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
 import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
@@ -281,32 +285,15 @@ export class SqliteStore implements Store {
   }
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
-    assertBatchSize(batchSize);
-    // Raw rows (arrays, no per-row key objects): this is the verification hot path.
-    const stmt = this.wrap(() =>
-      this.db
-        .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
-        .raw(true),
-    );
-    let next = from;
-    while (next <= to) {
-      const rows = await this.mutex.run(async () => this.wrap(() => stmt.all(next, to, batchSize) as unknown[][]));
-      if (rows.length === 0) return;
-      const batch = rows.map(
-        (r): EntryRow => ({
-          seq: r[0] as number,
-          kind: r[1] as string,
-          pk: r[2] as string,
-          eventHash: r[3] as Buffer,
-          prevHash: r[4] as Buffer,
-          chainHash: r[5] as Buffer,
-          appendedAtMicros: microsFromIso(r[6] as string),
-          payload: (r[7] as string | null) ?? null,
-        }),
-      );
-      yield batch;
-      next = batch[batch.length - 1]!.seq + 1;
-    }
+    yield* readEntryBatches(this.db, (fn) => this.mutex.run(async () => this.wrap(fn)), from, to, batchSize);
+  }
+
+  async openSnapshot(): Promise<Snapshot> {
+    return openSqliteSnapshot(this.location);
+  }
+
+  readSnapshot<T>(fn: (snapshot: SnapshotReader) => Promise<T>): Promise<T> {
+    return withSnapshot(this, fn);
   }
 
   async close(): Promise<void> {
@@ -340,6 +327,109 @@ export class SqliteStore implements Store {
       throw mapSqliteError(err, this.location);
     }
   }
+}
+
+type Runner = <T>(fn: () => T) => Promise<T>;
+
+async function* readEntryBatches(db: Db, run: Runner, from: number, to: number, batchSize: number): AsyncIterable<EntryRow[]> {
+  assertBatchSize(batchSize);
+  // Raw rows (arrays, no per-row key objects): this is the verification hot path.
+  let stmt: Database.Statement | undefined;
+  let next = from;
+  while (next <= to) {
+    const rows = await run(() => {
+      stmt ??= db
+        .prepare('SELECT seq, event_kind, event_pk, event_hash, prev_hash, chain_hash, appended_at, payload FROM audit_chain WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?')
+        .raw(true);
+      return stmt.all(next, to, batchSize) as unknown[][];
+    });
+    if (rows.length === 0) return;
+    const batch = rows.map(
+      (r): EntryRow => ({
+        seq: r[0] as number,
+        kind: r[1] as string,
+        pk: r[2] as string,
+        eventHash: r[3] as Buffer,
+        prevHash: r[4] as Buffer,
+        chainHash: r[5] as Buffer,
+        appendedAtMicros: microsFromIso(r[6] as string),
+        payload: (r[7] as string | null) ?? null,
+      }),
+    );
+    yield batch;
+    next = batch[batch.length - 1]!.seq + 1;
+  }
+}
+
+/**
+ * A second, read-only connection holding one read transaction. In WAL mode that transaction sees
+ * the database as of its first read until it ends, whatever other connections commit meanwhile,
+ * and it neither waits for nor blocks writers. It needs no turn on the file's in-process lock for
+ * the same reason.
+ */
+function openSqliteSnapshot(location: string): Snapshot {
+  let db: Db;
+  try {
+    db = new Database(location, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    db.pragma('mmap_size = 1073741824');
+    db.defaultSafeIntegers(false);
+    db.exec('BEGIN');
+    // The snapshot starts at the first read, not at BEGIN.
+    db.prepare('SELECT size FROM ledger_head WHERE id = 1').get();
+  } catch (err) {
+    throw mapSqliteError(err, location);
+  }
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      stmt = db.prepare(sql);
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const run: Runner = async (fn) => {
+    try {
+      return fn();
+    } catch (err) {
+      throw mapSqliteError(err, location);
+    }
+  };
+  return {
+    query: <T extends Row>(sql: string, params?: readonly SqlValue[]) => run(() => prepare(sql).all(...bind(params)) as T[]),
+    entryBatches: (from, to, batchSize = 20_000) => readEntryBatches(db, run, from, to, batchSize),
+    readNodes: (keys) =>
+      run(() => {
+        const stmt = prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
+        const out = new Map<string, Buffer>();
+        for (const { level, index } of keys) {
+          const row = stmt.get(level, index) as { hash: Buffer } | undefined;
+          if (row) out.set(nodeKeyString(level, index), row.hash);
+        }
+        return out;
+      }),
+    readNodeRanges: (ranges: readonly NodeRange[]) =>
+      run(() => {
+        const stmt = prepare('SELECT idx, hash FROM merkle_nodes WHERE level = ? AND idx >= ? AND idx <= ?').raw(true);
+        return ranges.map(({ level, from, to }) => {
+          const out = Array.from<Buffer | undefined>({ length: Math.max(0, to - from + 1) });
+          for (const [idx, hash] of stmt.all(level, from, to) as Array<[number, Buffer]>) out[idx - from] = hash;
+          return out;
+        });
+      }),
+    readHead: () =>
+      run(() => {
+        const row = prepare('SELECT size, chain_hash, root FROM ledger_head WHERE id = 1').get() as Row | undefined;
+        if (!row) throw new SealtrailError('schema_missing', `no ledger at ${location}; run \`sealtrail init\``);
+        return { size: row.size as number, chainHash: row.chain_hash as Buffer, root: row.root as Buffer };
+      }),
+    exportSnapshot: async () => null,
+    release: async () => {
+      if (!db.open) return;
+      if (db.inTransaction) db.exec('COMMIT');
+      db.close();
+    },
+  };
 }
 
 function rolledBack(location: string, cause: unknown): SealtrailError {

@@ -5,6 +5,7 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { sinkKey } from '../../src/anchor/sinks/sink-key.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -116,7 +117,7 @@ describe('witness cosignatures are verified on publish and on read-back', () => 
     assert.deepEqual(result.published, []);
     const [row] = await ledger.store.query<{ cosignatures: unknown }>('SELECT cosignatures FROM checkpoints');
     assert.deepEqual(typeof row!.cosignatures === 'string' ? JSON.parse(row!.cosignatures) : row!.cosignatures, [], 'nothing unverified is stored');
-    const [sinkRow] = await ledger.store.query<{ last_published_at: unknown }>('SELECT last_published_at FROM anchor_sinks WHERE sink = ?', [spec]);
+    const [sinkRow] = await ledger.store.query<{ last_published_at: unknown }>('SELECT last_published_at FROM anchor_sinks WHERE sink = ?', [sinkKey(spec)]);
     assert.equal(sinkRow!.last_published_at, null, 'never recorded as published');
 
     // Published under its own key, then read back under the key it claims to be: a finding at its size.

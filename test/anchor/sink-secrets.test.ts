@@ -42,7 +42,7 @@ for (const backend of BACKENDS) {
         ledger = await openLedger({ url });
         await appendEvents(ledger, 2, 'g');
         await ledger.checkpoint(keys.signer);
-        assert.ok((await publishPending(ledger, [spec], { retry: FAST_RETRY })).ok);
+        assert.ok((await publishPending(ledger, [spec], { retry: FAST_RETRY, vkeys: [keys.verifierKey] })).ok);
         const after = await ledger.store.query<{ sink: string }>('SELECT sink FROM anchor_sinks ORDER BY sink');
         assert.ok(!JSON.stringify(after).includes(PATH_TOKEN));
         assert.equal(recorder.posts.length, 2, 're-keyed, it carried on after the checkpoint it had acknowledged');

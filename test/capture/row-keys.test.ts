@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import pg from 'pg';
 import { AMBIGUOUS_ROW_KEY, decodeRowKey, encodeRowKey, parseVersionKey, versionKey, type RowVersionOp } from '../../src/core/row-key.js';
 import { openLedger } from '../../src/ledger/ledger.js';

@@ -8,6 +8,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import pg from 'pg';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { openLedger, type AppendResult } from '../../src/ledger/ledger.js';

@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import '../helpers/replay.js';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { eventHash } from '../../src/core/canonical-json.js';
 import { openLedger } from '../../src/ledger/ledger.js';

@@ -39,13 +39,45 @@ import {
 
 export type CaptureMode = 'sync' | 'queued';
 
-/** The read-only verifier role `sealtrail init` creates on PostgreSQL. */
+/** The read-only verifier role `sealtrail init` creates on PostgreSQL, unless told another name. */
 export const READ_ONLY_ROLE = 'sealtrail_audit_ro';
+
+/**
+ * Every table sealtrail creates, by component (test/capture/roles.test.ts checks this against the
+ * migrations): the read-only role may read them all, and none of them can be watched.
+ */
+export const SEALTRAIL_TABLES = [
+  'audit_chain',
+  'merkle_nodes',
+  'ledger_head',
+  'checkpoints',
+  'sealtrail_migrations',
+  'capture_tables',
+  'capture_outbox',
+  'audit_alerts',
+  'anchor_sinks',
+  'audit_alert_deliveries',
+  'task_audits',
+  'task_artifact_ref',
+] as const;
+
+/** A role name PostgreSQL takes unquoted: lower-case letters, digits and underscores, at most 63 bytes, not `pg_…`. */
+export function isRoleName(role: unknown): role is string {
+  return typeof role === 'string' && /^[a-z_][a-z0-9_]{0,62}$/.test(role) && !role.startsWith('pg_');
+}
+
+export function assertRoleName(role: string): string {
+  if (!isRoleName(role)) {
+    throw new SealtrailError('invalid_argument', `the read-only role must be a plain PostgreSQL identifier (a-z, 0-9, _; at most 63; not pg_…), not ${JSON.stringify(role)}`, {
+      details: { role },
+    });
+  }
+  return role;
+}
 /** Session advisory lock held by the active sequencer (the leader). */
 export const SEQUENCER_LOCK_KEY = 7_304_041_771_292_002n;
 
 const CAPTURE_MIGRATIONS = new URL('./migrations/', import.meta.url);
-const AUDIT_TABLES = ['audit_chain', 'merkle_nodes', 'ledger_head', 'checkpoints', 'sealtrail_migrations', 'capture_tables', 'capture_outbox'];
 
 export interface WatchedTable {
   /** The table as PostgreSQL names it (schema-qualified when not on the search path). */
@@ -76,6 +108,13 @@ export interface InstallReport {
   ddlEvidence: boolean;
   /** The read-only role exists with its grants (creating it needs CREATEROLE). */
   readOnlyRole: boolean;
+  /** The read-only role's name. */
+  readOnlyRoleName: string;
+}
+
+export interface InstallOptions {
+  /** The read-only role to create and grant (default `sealtrail_audit_ro`). */
+  readOnlyRole?: string;
 }
 
 function requirePostgres(store: Store): PostgresStore {
@@ -99,8 +138,9 @@ function quoteLiteral(text: string): string {
  * Installs capture (idempotent): the capture schema, then the DDL event triggers and the
  * read-only role where this connection's privileges allow. `sealtrail init` calls it on PostgreSQL.
  */
-export async function installCapture(store: Store): Promise<InstallReport> {
+export async function installCapture(store: Store, options: InstallOptions = {}): Promise<InstallReport> {
   const pgStore = requirePostgres(store);
+  const role = assertRoleName(options.readOnlyRole ?? READ_ONLY_ROLE);
   const applied = await migrate(pgStore, 'capture', loadMigrations(CAPTURE_MIGRATIONS, 'postgres'));
   const superuser = (await pgStore.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user'))[0]?.s === true;
   let ddlEvidence = false;
@@ -124,8 +164,8 @@ export async function installCapture(store: Store): Promise<InstallReport> {
     ddlEvidence = (await pgStore.query('SELECT 1 FROM pg_event_trigger WHERE evtname = ?', ['sealtrail_ddl_end'])).length > 0;
   }
   await recordUnchainedWatches(pgStore);
-  const readOnlyRole = await ensureReadOnlyRole(pgStore);
-  return { applied, ddlEvidence, readOnlyRole };
+  const readOnlyRole = await ensureReadOnlyRole(pgStore, role);
+  return { applied, ddlEvidence, readOnlyRole, readOnlyRoleName: role };
 }
 
 /**
@@ -162,18 +202,25 @@ function sameWatch(c: ChainedWatch | undefined, w: WatchedTable, t: ResolvedTabl
   );
 }
 
-async function ensureReadOnlyRole(store: PostgresStore): Promise<boolean> {
+/**
+ * Creates the read-only role (LOGIN, no password) and grants it SELECT on every sealtrail table
+ * that exists and on the watched tables. Tables a component creates later are granted by the
+ * migration that creates them (store/migrate.ts grants each new table to the roles that may read
+ * `sealtrail_migrations`), and `watch` grants each table it watches.
+ */
+async function ensureReadOnlyRole(store: PostgresStore, role: string): Promise<boolean> {
   try {
     // Roles are cluster-wide: another database may be creating it at this very moment.
     await store.exec(`DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${READ_ONLY_ROLE}') THEN
-        BEGIN CREATE ROLE ${READ_ONLY_ROLE} LOGIN NOINHERIT;
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN
+        BEGIN CREATE ROLE ${role} LOGIN NOINHERIT;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
       END IF; END $$`);
     await store.writeTransaction(async (tx) => {
-      await tx.exec(`GRANT USAGE ON SCHEMA ${quoteIdent(await currentSchema(tx))} TO ${READ_ONLY_ROLE}`);
-      await tx.exec(`GRANT SELECT ON ${AUDIT_TABLES.join(', ')} TO ${READ_ONLY_ROLE}`);
-      for (const w of await listWatched(store, tx)) await tx.exec(`GRANT SELECT ON ${w.table} TO ${READ_ONLY_ROLE}`);
+      await tx.exec(`GRANT USAGE ON SCHEMA ${quoteIdent(await currentSchema(tx))} TO ${role}`);
+      const present = await tx.query<{ t: string }>('SELECT t FROM unnest(?::text[]) AS u(t) WHERE to_regclass(t) IS NOT NULL ORDER BY t', [pgArray(SEALTRAIL_TABLES)]);
+      await tx.exec(`GRANT SELECT ON ${present.map((r) => r.t).join(', ')} TO ${role}`);
+      for (const w of await listWatched(store, tx)) await tx.exec(`GRANT SELECT ON ${w.table} TO ${role}`);
     });
     return true;
   } catch (err) {
@@ -186,8 +233,13 @@ async function currentSchema(q: Queryable): Promise<string> {
   return (await q.query<{ s: string }>('SELECT current_schema() AS s'))[0]!.s;
 }
 
-async function roleExists(q: Queryable): Promise<boolean> {
-  return (await q.query('SELECT 1 FROM pg_roles WHERE rolname = ?', [READ_ONLY_ROLE])).length > 0;
+/** The roles granted SELECT on the ledger's bookkeeping (the read-only role, whatever its name). */
+async function readerRoles(q: Queryable): Promise<string[]> {
+  const rows = await q.query<{ role: string }>(
+    `SELECT DISTINCT g.grantee::regrole::text AS role FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) g
+     WHERE c.oid = to_regclass('sealtrail_migrations') AND g.privilege_type = 'SELECT' AND g.grantee <> c.relowner AND g.grantee <> 0 ORDER BY 1`,
+  );
+  return rows.map((r) => r.role);
 }
 
 interface ResolvedTable {
@@ -216,6 +268,17 @@ async function resolveTable(q: Queryable, table: string): Promise<ResolvedTable>
   return { relid: Number(row.relid), name: row.name!, schema: row.schema, relname: row.relname };
 }
 
+/** sealtrail's own tables are never watched: chaining the outbox's own inserts recurses without end. */
+async function refuseOwnTable(q: Queryable, t: ResolvedTable): Promise<void> {
+  if (!(SEALTRAIL_TABLES as readonly string[]).includes(t.relname)) return;
+  const ours = await q.query(`SELECT 1 FROM pg_class WHERE oid = to_regclass(?) AND relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('capture_tables'))`, [
+    quoteIdent(t.schema) + '.' + quoteIdent(t.relname),
+  ]);
+  if (ours.length > 0) {
+    throw new SealtrailError('table_reserved', `${t.name} is one of sealtrail's own tables; it is guarded and chained already and cannot be watched`, { details: { table: t.name } });
+  }
+}
+
 async function primaryKey(q: Queryable, relid: number): Promise<string[]> {
   const rows = await q.query<{ name: string }>(
     `SELECT a.attname::text AS name FROM pg_index i
@@ -241,6 +304,7 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
   if (mode !== 'sync' && mode !== 'queued') throw new SealtrailError('invalid_argument', `mode must be sync or queued, not ${JSON.stringify(mode)}`);
   return pgStore.writeTransaction(async (tx) => {
     const resolved = await resolveTable(tx, table);
+    await refuseOwnTable(tx, resolved);
     const columns = await columnsOf(tx, resolved.relid);
     let pkColumns = options.pk?.map((c) => c.trim()).filter((c) => c !== '') ?? [];
     if (pkColumns.length === 0) pkColumns = await primaryKey(tx, resolved.relid);
@@ -264,7 +328,7 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     );
     const prior = existing[0];
     const triggerOk =
-      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgenabled = 'A'`, [resolved.relid, CAPTURE_TRIGGER])).length > 0;
+      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname IN (?, ?) AND tgenabled = 'A'`, [resolved.relid, CAPTURE_TRIGGER, TRUNCATE_GUARD])).length === 2;
     const history = await captureHistory(tx);
     if (
       sameWatch(history.watched.get(kind), result, resolved) &&
@@ -296,9 +360,10 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     // ALWAYS: session_replication_role = replica does not switch capture off.
     await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${CAPTURE_TRIGGER}`);
     await tx.exec(`CREATE OR REPLACE TRIGGER ${TRUNCATE_GUARD} BEFORE TRUNCATE ON ${resolved.name} FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
-    if (await roleExists(tx)) {
+    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${TRUNCATE_GUARD}`);
+    for (const role of await readerRoles(tx)) {
       try {
-        await tx.savepoint(() => tx.exec(`GRANT SELECT ON ${resolved.name} TO ${READ_ONLY_ROLE}`));
+        await tx.savepoint(() => tx.exec(`GRANT SELECT ON ${resolved.name} TO ${role}`));
       } catch (err) {
         if (!(err instanceof SealtrailError && err.code === 'permission_denied')) throw err;
       }
@@ -310,6 +375,23 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     }
     throw err;
   });
+}
+
+/**
+ * Creates (if missing) a general-purpose `audit_log` table for applications that have none, and
+ * watches it (sync, idempotent): `sealtrail init --audit-log`. An existing `audit_log` is watched as it is.
+ */
+export async function createAuditLog(store: Store, options: { mode?: CaptureMode } = {}): Promise<WatchedTable> {
+  const pgStore = requirePostgres(store);
+  await pgStore.exec(`CREATE TABLE IF NOT EXISTS audit_log (
+    id         BIGSERIAL   PRIMARY KEY,
+    actor      TEXT,
+    action     TEXT,
+    target     TEXT,
+    details    JSONB,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+  )`);
+  return watchTable(store, 'audit_log', { mode: options.mode ?? 'sync' });
 }
 
 /** Watches several tables; a failing table is reported and the others are still watched. */
@@ -324,7 +406,7 @@ export async function watchTables(
     try {
       watched.push(await watchTable(store, table, options));
     } catch (err) {
-      if (!(err instanceof SealtrailError) || !['table_not_found', 'primary_key_missing', 'invalid_argument'].includes(err.code)) throw err;
+      if (!(err instanceof SealtrailError) || !['table_not_found', 'primary_key_missing', 'table_reserved', 'invalid_argument'].includes(err.code)) throw err;
       failed.push({ table, error: err });
     }
   }
@@ -534,7 +616,7 @@ export interface SequencerOptions {
 /**
  * Runs the sequencer until `signal` aborts. Only the holder of a session advisory lock
  * (SEQUENCER_LOCK_KEY) sequences; others wait as standbys and one takes over when the leader's
- * session ends. Returns the number of entries this process chained.
+ * session ends. A holder whose role could not sequence is not waited for. Returns the number of entries this process chained.
  */
 export async function runSequencer(store: Store, options: SequencerOptions = {}): Promise<number> {
   const pgStore = requirePostgres(store);
@@ -553,7 +635,11 @@ export async function runSequencer(store: Store, options: SequencerOptions = {})
     let broken = false;
     try {
       const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEQUENCER_LOCK_KEY.toString()]);
-      if (!got.rows[0]?.ok) {
+      const locked = got.rows[0]?.ok === true;
+      // Any role that can connect can take an advisory lock; a holder that could not sequence
+      // (say the read-only role) must not stall capture, so it is ignored. Sequencing beside
+      // another sequencer is safe (appendOutbox), merely wasted work.
+      if (!locked && (await sequencerLockHeldByWriter(client))) {
         options.onRole?.('standby');
         await sleep(standbyMs, signal);
         continue;
@@ -566,9 +652,11 @@ export async function runSequencer(store: Store, options: SequencerOptions = {})
           await sleep(pollMs, signal);
         }
       } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_KEY.toString()]).catch(() => {
-          broken = true;
-        });
+        if (locked) {
+          await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_KEY.toString()]).catch(() => {
+            broken = true;
+          });
+        }
       }
     } catch (err) {
       broken = true;
@@ -581,6 +669,18 @@ export async function runSequencer(store: Store, options: SequencerOptions = {})
     }
   }
   return total;
+}
+
+/** Whether a session of a role that may sequence (DELETE on the outbox) holds SEQUENCER_LOCK_KEY. */
+async function sequencerLockHeldByWriter(client: pg.PoolClient): Promise<boolean> {
+  const key = SEQUENCER_LOCK_KEY;
+  const res = await client.query<{ writer: boolean | null }>(
+    `SELECT bool_or(has_table_privilege(a.usesysid, 'capture_outbox', 'DELETE')) AS writer
+     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int8::oid AND l.objid = $2::int8::oid AND l.objsubid = 1`,
+    [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
+  );
+  return res.rows[0]?.writer === true;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -10,6 +10,7 @@ import { TaskAuditService } from '../../src/tasks/task-audit-service.js';
 import { TaskArtifactService } from '../../src/tasks/task-artifact-service.js';
 import { taskScanTargets } from '../../src/tasks/scan-targets.js';
 import { LEDGER_LOCK_KEY } from '../../src/store/postgres/postgres-store.js';
+import { runCli } from '../../src/cli/program.js';
 import { postgresUrl } from '../helpers/databases.js';
 
 interface Fixture {
@@ -268,6 +269,62 @@ test('watch refuses sealtrail\'s own tables with table_reserved', async () => {
     await f.sql('CREATE SCHEMA app');
     await f.sql('CREATE TABLE app.checkpoints (id int PRIMARY KEY)');
     assert.equal((await watchTable(f.ledger.store, 'app.checkpoints')).table, 'app.checkpoints');
+  } finally {
+    await f.close();
+  }
+});
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env });
+  return { status, stdout, stderr };
+}
+
+test('sealtrail init --audit-log --read-only-role creates a watched audit_log and the named role', async () => {
+  const url = await postgresUrl();
+  const role = `scidex_t_ro_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  try {
+    const out = await cli(['init', '--db', url, '--json', '--audit-log', '--read-only-role', role]);
+    assert.equal(out.status, 0, out.stderr);
+    const report = JSON.parse(out.stdout) as { capture: { read_only_role: boolean; read_only_role_name: string }; audit_log: { table: string; mode: string } };
+    assert.deepEqual(report.capture, { ddl_evidence: true, read_only_role: true, read_only_role_name: role });
+    assert.equal(report.audit_log.table, 'audit_log');
+    await admin.connect();
+    await admin.query(`INSERT INTO audit_log (actor, action, target, details) VALUES ('alice', 'grant', 'db:prod', '{"why": "oncall"}')`);
+    const chained = await admin.query(`SELECT event_pk, payload FROM audit_chain WHERE event_kind = 'audit_log'`);
+    assert.equal(chained.rows.length, 1);
+    assert.equal(JSON.parse(chained.rows[0].payload).actor, 'alice');
+    const grants = await admin.query(`SELECT has_table_privilege($1, 'audit_log', 'SELECT') AS log, has_table_privilege($1, 'audit_chain', 'SELECT') AS chain`, [role]);
+    assert.deepEqual(grants.rows[0], { log: true, chain: true });
+    // From the environment too; and a name that is not a plain identifier is refused.
+    const again = await cli(['init', '--db', url, '--json'], { SEALTRAIL_READ_ONLY_ROLE: 'Bad Name' });
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /SEALTRAIL_READ_ONLY_ROLE.*\[config_invalid\]/);
+  } finally {
+    await admin.query(`DROP OWNED BY ${role}`).catch(() => {});
+    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+    await admin.end().catch(() => {});
+  }
+});
+
+test('sealtrail watch --if-exists watches what exists and lists what does not; own tables are refused', async () => {
+  const f = await fixture();
+  try {
+    await f.sql('CREATE TABLE present_a (id int PRIMARY KEY)');
+    await f.sql('CREATE TABLE present_b (id int PRIMARY KEY)');
+    const out = await cli(['watch', '--db', f.url, '--json', '--if-exists', 'present_a', 'later_table', 'present_b']);
+    assert.equal(out.status, 0, out.stderr);
+    const report = JSON.parse(out.stdout) as { watched: Array<{ table: string }>; missing: string[]; failed: unknown[] };
+    assert.deepEqual(report.watched.map((w) => w.table), ['present_a', 'present_b']);
+    assert.deepEqual(report.missing, ['later_table']);
+    assert.deepEqual(report.failed, []);
+    // Without --if-exists a missing table fails the command.
+    assert.equal((await cli(['watch', '--db', f.url, '--json', 'later_table'])).status, 2);
+    const own = await cli(['watch', '--db', f.url, '--json', '--if-exists', '--mode', 'queued', 'capture_outbox']);
+    assert.equal(own.status, 2);
+    assert.equal((JSON.parse(own.stdout) as { failed: Array<{ error: { code: string } }> }).failed[0]!.error.code, 'table_reserved');
   } finally {
     await f.close();
   }

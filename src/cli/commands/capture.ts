@@ -85,8 +85,10 @@ export function register(program: Command, withContext: WithContext): void {
         const batchSize = Number(opts.batch);
         if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new SealtrailError('invalid_argument', '--batch must be a positive integer');
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const progress = createProgress({ label: 'sequence' });
           if (opts.once) {
-            const chained = await drainOutbox(ledger.store, { batchSize });
+            const chained = await drainOutbox(ledger.store, { batchSize, onBatch: (n) => progress.tick(n) });
+            progress.done();
             ctx.out.result(`chained ${chained} queued events`, { chained });
             return 0;
           }
@@ -98,8 +100,10 @@ export function register(program: Command, withContext: WithContext): void {
             const chained = await runSequencer(ledger.store, {
               batchSize,
               signal: stop.signal,
+              onBatch: (n) => progress.tick(n),
               onRole: (role) => ctx.out.note(role === 'leader' ? 'sequencer: leading' : 'sequencer: standby (another sequencer leads)'),
             });
+            progress.done();
             ctx.out.result(`sequencer stopped after chaining ${chained} events`, { chained });
           } finally {
             process.off('SIGINT', onSignal);
@@ -151,7 +155,23 @@ export function register(program: Command, withContext: WithContext): void {
         const since = opts.since === undefined ? 0 : /^[0-9]+$/.test(opts.since) ? Number(opts.since) : NaN;
         if (!Number.isSafeInteger(since)) throw new SealtrailError('invalid_argument', `--since must be a seq (a non-negative integer), not ${JSON.stringify(opts.since)}`);
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
-          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), { since });
+          let progress: ReturnType<typeof createProgress> | null = null;
+          let current = '';
+          let last = 0;
+          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), {
+            since,
+            onProgress: (kind, rows) => {
+              if (kind !== current) {
+                progress?.done();
+                current = kind;
+                last = 0;
+                progress = createProgress({ label: `scan ${kind}` });
+              }
+              progress!.tick(rows - last);
+              last = rows;
+            },
+          });
+          (progress as ReturnType<typeof createProgress> | null)?.done();
           const unexplained = report.ddlEvidence.filter((e) => !e.by_sealtrail || e.weakens_capture);
           const describe = (p: Record<string, unknown>) =>
             [p.command_tag ?? p.operation, p.object_identity ?? p.table, p.role === undefined ? '' : `by ${String(p.role)}`].filter((x) => x !== undefined && x !== '').map(String).join(' ');

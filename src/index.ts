@@ -36,7 +36,7 @@ export type { SignerSource, Alert, AlertInput, AlertSeverity, PublishOptions, Pu
 export { CHECKPOINTS_TABLE, recomputeStates, verifyCheckpointsTable, parseWitnessKey, witnessVerifiersFor } from './anchor/index.js';
 export type { LedgerState, RecomputedStates, SinkOptions } from './anchor/index.js';
 
-export { installCapture, watchTable, watchTables, unwatchTable, listWatched, runSequencer, drainOutbox, backfill, scanCapture, captureScanTargets, READ_ONLY_ROLE, SEQUENCER_LOCK_KEY } from './capture/capture.js';
+export { installCapture, watchTable, watchTables, unwatchTable, listWatched, runSequencer, drainOutbox, backfill, scanCapture, captureScanTargets, createAuditLog, READ_ONLY_ROLE, SEALTRAIL_TABLES, SEQUENCER_LOCK_KEY } from './capture/capture.js';
 export type { CaptureMode, WatchedTable, WatchOptions, InstallReport, SequencerOptions, BackfillResult, ScanOptions } from './capture/capture.js';
 export { encodeRowKey, decodeRowKey, versionKey, parseVersionKey } from './core/row-key.js';
 export type { RowVersionOp } from './core/row-key.js';

@@ -277,7 +277,8 @@ function captureTriggerProblem(t: TriggerRow | undefined, w: ChainedWatch): 'tri
 
 function guardProblem(t: TriggerRow | undefined): 'truncate_guard_missing' | 'truncate_guard_disabled' | null {
   if (!t) return 'truncate_guard_missing';
-  if (t.enabled === 'D' || t.enabled === 'R' || !t.ours || (t.type & (TG_TRUNCATE | TG_BEFORE)) !== (TG_TRUNCATE | TG_BEFORE) || t.has_when) return 'truncate_guard_disabled';
+  // Enabled for origin sessions only ('O') is off under session_replication_role = replica.
+  if (t.enabled !== 'A' || !t.ours || (t.type & (TG_TRUNCATE | TG_BEFORE)) !== (TG_TRUNCATE | TG_BEFORE) || t.has_when) return 'truncate_guard_disabled';
   return null;
 }
 

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { validateAlertTable, type AlertTable } from '../anchor/alerts.js';
+import { isRoleName, READ_ONLY_ROLE } from '../capture/capture.js';
 import { isSealtrailError, SealtrailError } from '../core/errors.js';
 import { redact } from '../core/redact.js';
 
@@ -46,6 +47,8 @@ export interface Settings {
    * sink whose URL without scheme is the key's name) or `<vkey>@<witness-url>`.
    */
   witnessVkeys: string[];
+  /** The PostgreSQL read-only role `init` creates and grants. */
+  readOnlyRole: string;
   monitor: MonitorConfig;
 }
 
@@ -139,6 +142,17 @@ const SETTINGS: SettingTable = {
     validate: (value, origin, key) =>
       validateStringList(value, origin, key).map((entry, i) => validateWitnessKey(entry, origin, `${key}[${i}]`)),
     defaultValue: () => [],
+  },
+  readOnlyRole: {
+    key: 'readOnlyRole',
+    flag: 'readOnlyRole',
+    flagName: '--read-only-role',
+    env: 'SEALTRAIL_READ_ONLY_ROLE',
+    validate: (value, origin, key) => {
+      if (!isRoleName(value)) invalid(origin, key, `must be a plain PostgreSQL role name (a-z, 0-9, _; at most 63; not pg_…), got ${describe(value)}`);
+      return value;
+    },
+    defaultValue: () => READ_ONLY_ROLE,
   },
   monitor: {
     key: 'monitor',

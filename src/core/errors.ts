@@ -42,6 +42,7 @@ export const ERROR_CATALOGUE = {
   // capture
   table_not_found: { exit: 2, http: 404 },
   primary_key_missing: { exit: 2, http: 400 },
+  table_reserved: { exit: 2, http: 400 },
   // anchoring
   sink_failed: { exit: 2, http: 502 },
   witness_conflict: { exit: 1, http: 409 },

@@ -5,6 +5,7 @@
  * PostgreSQL tables, the task tables) describe their tables as ScanTargets; `sealtrail scan`
  * runs them all.
  */
+import { compareCodePoints } from '../core/compare-code-points.js';
 import type { Store } from '../store/store.js';
 
 export interface ScanTarget {
@@ -72,10 +73,10 @@ export interface ScanReport {
 export function compareFindings(a: ScanFinding, b: ScanFinding): number {
   const bySeq = (a.seq ?? Infinity) - (b.seq ?? Infinity);
   if (bySeq !== 0) return bySeq;
-  if (a.event_pk !== b.event_pk) return a.event_pk < b.event_pk ? -1 : 1;
-  const ra = a.reason ?? '';
-  const rb = b.reason ?? '';
-  return ra === rb ? 0 : ra < rb ? -1 : 1;
+  // Code point order: the same output in every locale.
+  const byPk = compareCodePoints(a.event_pk, b.event_pk);
+  if (byPk !== 0) return byPk;
+  return compareCodePoints(a.reason ?? '', b.reason ?? '');
 }
 
 export async function scanTargets(store: Store, targets: readonly ScanTarget[]): Promise<ScanReport> {

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSealtrailError, SealtrailError } from '../core/errors.js';
-import type { Dialect, Store } from './store.js';
+import type { Dialect, Store, Tx } from './store.js';
 
 export interface Migration {
   version: number;
@@ -62,6 +62,7 @@ export async function migrate(store: Store, component: string, migrations: reado
       checkApplied(component, rows, migrations, latest);
       if (rows.some((r) => Number(r.version) === step.version)) return false;
       await tx.exec(step.sql);
+      if (store.dialect === 'postgres') await grantToReaders(tx, step.sql);
       await tx.run('INSERT INTO sealtrail_migrations (component, version, name, sha256, applied_at) VALUES (?, ?, ?, ?, ?)', [
         component,
         step.version,
@@ -78,6 +79,22 @@ export async function migrate(store: Store, component: string, migrations: reado
     checkApplied(component, rows, migrations, latest);
   }
   return applied;
+}
+
+/**
+ * Read grants follow every component's tables, whenever and by whichever component they are
+ * created (the task tables, say, on the first task recorded): a role that was granted SELECT on
+ * `sealtrail_migrations` (the read-only role `sealtrail init` sets up) gets SELECT on each table
+ * a step creates, in the step's own transaction.
+ */
+async function grantToReaders(tx: Tx, sql: string): Promise<void> {
+  const created = [...sql.matchAll(/^CREATE TABLE (?:IF NOT EXISTS )?(\w+)/gim)].map((m) => m[1]!);
+  if (created.length === 0) return;
+  const readers = await tx.query<{ role: string }>(
+    `SELECT DISTINCT g.grantee::regrole::text AS role FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) g
+     WHERE c.oid = to_regclass('sealtrail_migrations') AND g.privilege_type = 'SELECT' AND g.grantee <> c.relowner AND g.grantee <> 0`,
+  );
+  for (const { role } of readers) await tx.exec(`GRANT SELECT ON ${created.join(', ')} TO ${role}`);
 }
 
 /** Fails unless every migration of the component is applied (for read-only openers). */

@@ -188,6 +188,7 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
     { name: 'trigger replaced under another kind', attack: [`CREATE OR REPLACE TRIGGER sealtrail_capture AFTER INSERT ON task_events FOR EACH ROW EXECUTE FUNCTION audit_chain_append('elsewhere', 'sync', 'id')`], reason: 'trigger_altered' },
     { name: 'trigger fired for UPDATE only', attack: [`CREATE OR REPLACE TRIGGER sealtrail_capture AFTER UPDATE ON task_events FOR EACH ROW EXECUTE FUNCTION audit_chain_append('task_events', 'sync', 'id')`], reason: 'trigger_altered' },
     { name: 'truncate guard dropped', attack: ['DROP TRIGGER sealtrail_truncate_guard ON task_events'], reason: 'truncate_guard_missing' },
+    { name: 'truncate guard enabled for origin sessions only (replica role bypasses it)', attack: ['ALTER TABLE task_events ENABLE TRIGGER sealtrail_truncate_guard'], reason: 'truncate_guard_disabled' },
     { name: 'registry switched to another mode', attack: [`UPDATE capture_tables SET mode = 'queued' WHERE event_kind = 'task_events'`], reason: 'registry_mismatch' },
     { name: 'table dropped', attack: ['DROP TABLE task_events'], reason: 'table_missing' },
     { name: 'event trigger disabled', attack: ['ALTER EVENT TRIGGER sealtrail_ddl_end DISABLE'], reason: 'event_trigger_disabled', kind: 'sealtrail.ddl' },
@@ -231,7 +232,7 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
       const { watchSeq } = await seededTable(f);
       const client = new pg.Client({ connectionString: f.url });
       await client.connect();
-      await client.query('SET session_replication_role = replica'); // past the guard
+      await client.query(`SET sealtrail.maintenance = 'on'`); // past the guard (chained as maintenance evidence)
       await client.query(`UPDATE audit_chain SET payload = replace(payload, '"mode":"sync"', '"mode":"queued"') WHERE seq = $1`, [watchSeq]);
       await client.end();
       const report = await scanCapture(f.ledger.store);
@@ -254,6 +255,8 @@ describe('capture tamper matrix (PostgreSQL, as superuser)', () => {
       await f.sql(`CREATE TRIGGER sealtrail_capture AFTER INSERT ON legacy FOR EACH ROW EXECUTE FUNCTION audit_chain_append('legacy', 'sync', 'id')`);
       await f.sql(`ALTER TABLE legacy ENABLE ALWAYS TRIGGER sealtrail_capture`);
       await f.sql(`CREATE TRIGGER sealtrail_truncate_guard BEFORE TRUNCATE ON legacy FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
+      // as capture migration 004 leaves the truncate guards of tables watched before it
+      await f.sql(`ALTER TABLE legacy ENABLE ALWAYS TRIGGER sealtrail_truncate_guard`);
       await f.sql('INSERT INTO legacy VALUES (1)');
       const before = await scanCapture(f.ledger.store);
       assert.deepEqual(summary(before.findings), [['capture_unrecorded', 'legacy', 'legacy', null, 'no_watch_event']]);

@@ -28,8 +28,9 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--pk <columns>', 'key columns, comma-separated (only for tables without a primary key)')
     .option('--updates', 'also chain every UPDATE of a row as a new version of it (<pk>#update@<seq>)')
     .option('--deletes', 'also chain every DELETE of a row as its final version (<pk>#delete@<seq>)')
+    .option('--if-exists', 'watch the listed tables that exist and list the missing ones (exit 0), for one script across migration levels')
     .action(
-      withContext<{ mode: string; pk?: string; updates?: boolean; deletes?: boolean }>(async (ctx, { args, opts }) => {
+      withContext<{ mode: string; pk?: string; updates?: boolean; deletes?: boolean; ifExists?: boolean }>(async (ctx, { args, opts }) => {
         if (opts.mode !== 'sync' && opts.mode !== 'queued') throw new SealtrailError('invalid_argument', `--mode must be sync or queued, not ${JSON.stringify(opts.mode)}`);
         const pk = opts.pk?.split(',').map((c) => c.trim()).filter((c) => c !== '');
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
@@ -39,18 +40,22 @@ export function register(program: Command, withContext: WithContext): void {
             updates: opts.updates === true,
             deletes: opts.deletes === true,
           });
-          for (const f of failed) ctx.out.note(`sealtrail: ${f.table}: ${f.error.message} [${f.error.code}]`);
+          // --if-exists: a table that does not exist (yet) is reported, not a failure.
+          const missing = opts.ifExists ? failed.filter((f) => f.error.code === 'table_not_found').map((f) => f.table) : [];
+          const errors = failed.filter((f) => !missing.includes(f.table));
+          for (const f of errors) ctx.out.note(`sealtrail: ${f.table}: ${f.error.message} [${f.error.code}]`);
           ctx.out.result(
             () =>
-              watched
-                .map((w) => {
+              [
+                ...watched.map((w) => {
                   const versions = [w.updates ? 'updates' : '', w.deletes ? 'deletes' : ''].filter((x) => x !== '').join(' and ');
                   return `watching ${w.table} (${w.mode}, key ${w.pkColumns.join(', ')}, kind ${w.kind}${versions ? `, ${versions} as versions` : ''})`;
-                })
-                .join('\n'),
-            { watched, failed: failed.map((f) => ({ table: f.table, error: f.error.toJSON() })) },
+                }),
+                ...missing.map((t) => `not watching ${t}: no such table`),
+              ].join('\n'),
+            { watched, ...(opts.ifExists ? { missing } : {}), failed: errors.map((f) => ({ table: f.table, error: f.error.toJSON() })) },
           );
-          return failed.length > 0 ? 2 : 0;
+          return errors.length > 0 ? 2 : 0;
         });
       }),
     );
@@ -80,8 +85,10 @@ export function register(program: Command, withContext: WithContext): void {
         const batchSize = Number(opts.batch);
         if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new SealtrailError('invalid_argument', '--batch must be a positive integer');
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
+          const progress = createProgress({ label: 'sequence' });
           if (opts.once) {
-            const chained = await drainOutbox(ledger.store, { batchSize });
+            const chained = await drainOutbox(ledger.store, { batchSize, onBatch: (n) => progress.tick(n) });
+            progress.done();
             ctx.out.result(`chained ${chained} queued events`, { chained });
             return 0;
           }
@@ -93,8 +100,10 @@ export function register(program: Command, withContext: WithContext): void {
             const chained = await runSequencer(ledger.store, {
               batchSize,
               signal: stop.signal,
+              onBatch: (n) => progress.tick(n),
               onRole: (role) => ctx.out.note(role === 'leader' ? 'sequencer: leading' : 'sequencer: standby (another sequencer leads)'),
             });
+            progress.done();
             ctx.out.result(`sequencer stopped after chaining ${chained} events`, { chained });
           } finally {
             process.off('SIGINT', onSignal);
@@ -146,7 +155,23 @@ export function register(program: Command, withContext: WithContext): void {
         const since = opts.since === undefined ? 0 : /^[0-9]+$/.test(opts.since) ? Number(opts.since) : NaN;
         if (!Number.isSafeInteger(since)) throw new SealtrailError('invalid_argument', `--since must be a seq (a non-negative integer), not ${JSON.stringify(opts.since)}`);
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
-          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), { since });
+          let progress: ReturnType<typeof createProgress> | null = null;
+          let current = '';
+          let last = 0;
+          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), {
+            since,
+            onProgress: (kind, rows) => {
+              if (kind !== current) {
+                progress?.done();
+                current = kind;
+                last = 0;
+                progress = createProgress({ label: `scan ${kind}` });
+              }
+              progress!.tick(rows - last);
+              last = rows;
+            },
+          });
+          (progress as ReturnType<typeof createProgress> | null)?.done();
           const unexplained = report.ddlEvidence.filter((e) => !e.by_sealtrail || e.weakens_capture);
           const describe = (p: Record<string, unknown>) =>
             [p.command_tag ?? p.operation, p.object_identity ?? p.table, p.role === undefined ? '' : `by ${String(p.role)}`].filter((x) => x !== undefined && x !== '').map(String).join(' ');

@@ -49,6 +49,7 @@ function renderConfig(config: ResolvedConfig): string {
     `sinks            ${list(config.sinks, config.sources.sinks)}`,
     `vkeys            ${list(config.vkeys, config.sources.vkeys)}`,
     `witnessVkeys     ${list(config.witnessVkeys, config.sources.witnessVkeys)}`,
+    `readOnlyRole     ${config.readOnlyRole}  ${from(config.sources.readOnlyRole)}`,
     `monitor          ${from(config.sources.monitor)}`,
     `  interval       ${m.interval}`,
     `  window         ${m.window}`,

@@ -13,7 +13,7 @@ import { checkpointOrigin, headToJson, openLedger, type AppendResult, type Ledge
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import type { VerifyReport } from '../../ledger/verifier.js';
 import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
-import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
+import { createAuditLog, installCapture } from '../../capture/capture.js';
 import { verifyAgainstSinks } from '../../anchor/index.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
@@ -118,21 +118,30 @@ export function register(program: Command, withContext: WithContext): void {
   program
     .command('init')
     .description('create (or upgrade) the ledger schema in the database')
+    .option('--read-only-role <name>', 'PostgreSQL: the read-only verifier role to create and grant (env SEALTRAIL_READ_ONLY_ROLE, default sealtrail_audit_ro)')
+    .option('--audit-log', 'PostgreSQL: also create a general-purpose audit_log table, watched from the start')
     .action(
-      withContext(async (ctx) => {
+      withContext<{ auditLog?: boolean }>(async (ctx, { opts }) => {
+        const readOnlyRole = ctx.config.readOnlyRole;
         const ledger = await openLedger({ url: ctx.config.db, migrate: true });
         try {
+          if (opts.auditLog && !ledger.store.capabilities.triggerCapture) {
+            throw new SealtrailError('unsupported_backend', '--audit-log needs a postgres:// database (a watched table is chained by PostgreSQL triggers)');
+          }
           // On PostgreSQL the database chains rows itself: install the capture functions, guards and roles.
-          const capture = ledger.store.capabilities.triggerCapture ? await installCapture(ledger.store) : null;
+          const capture = ledger.store.capabilities.triggerCapture ? await installCapture(ledger.store, { readOnlyRole }) : null;
+          const auditLog = opts.auditLog ? await createAuditLog(ledger.store) : null;
           const head = await ledger.head();
           const extra = capture
-            ? `\ncapture installed (DDL evidence: ${capture.ddlEvidence ? 'yes' : 'no, needs a superuser'}; read-only role ${READ_ONLY_ROLE}: ${capture.readOnlyRole ? 'yes' : 'no, needs CREATEROLE'})`
+            ? `\ncapture installed (DDL evidence: ${capture.ddlEvidence ? 'yes' : 'no, needs a superuser'}; read-only role ${readOnlyRole}: ${capture.readOnlyRole ? 'yes' : 'no, needs CREATEROLE'})` +
+              (auditLog ? `\naudit_log ready and watched (${auditLog.mode}, kind ${auditLog.kind})` : '')
             : '';
           ctx.out.result(`ledger ready at ${ledger.store.location} (size ${head.size})${extra}`, {
             ok: true,
             db: ledger.store.location,
             ...headToJson(head),
-            ...(capture ? { capture: { ddl_evidence: capture.ddlEvidence, read_only_role: capture.readOnlyRole } } : {}),
+            ...(capture ? { capture: { ddl_evidence: capture.ddlEvidence, read_only_role: capture.readOnlyRole, read_only_role_name: readOnlyRole } } : {}),
+            ...(auditLog ? { audit_log: auditLog } : {}),
           });
         } finally {
           await ledger.close();

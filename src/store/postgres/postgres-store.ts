@@ -1,7 +1,7 @@
 /**
  * PostgreSQL backend (node-postgres): production, many writers. Appenders in any process and
- * the capture triggers serialise on one transaction-scoped advisory lock (LEDGER_LOCK_KEY), so
- * the chain never forks; bulk operations use unnest() arrays, one round trip per batch.
+ * the capture triggers serialise on the ledger_head row (SELECT ... FOR UPDATE), so the chain
+ * never forks; bulk operations use unnest() arrays, one round trip per batch.
  */
 import pg from 'pg';
 import { SealtrailError } from '../../core/errors.js';
@@ -27,8 +27,15 @@ import {
 import { isoFromMicros } from '../timestamps.js';
 import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
 
-/** The advisory lock every ledger writer takes (TypeScript and PL/pgSQL alike). Documented in docs/spec.md. */
+/**
+ * The advisory lock writers take only while the ledger tables do not exist yet (the first
+ * migration). Once they do, every writer locks the ledger_head row instead: a row lock needs
+ * UPDATE privilege on the table, so a role that can merely connect (the read-only role) cannot
+ * take it and stall the writers, as it could with an advisory lock. Documented in docs/spec.md.
+ */
 export const LEDGER_LOCK_KEY = 7_304_041_771_292_001n;
+const LOCK_HEAD = 'SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE';
+const BEFORE_LEDGER = `SELECT pg_advisory_xact_lock($1) WHERE to_regclass('ledger_head') IS NULL`;
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -154,7 +161,10 @@ export class PostgresStore implements Store {
     client.on('error', onError);
     try {
       await q(client, this.location, 'BEGIN');
-      if (lock) await q(client, this.location, 'SELECT pg_advisory_xact_lock($1)', [LEDGER_LOCK_KEY.toString()]);
+      if (lock) {
+        // rowCount 1: there is no ledger yet, and the advisory lock is held instead.
+        if ((await q(client, this.location, BEFORE_LEDGER, [LEDGER_LOCK_KEY.toString()])).rowCount === 0) await q(client, this.location, LOCK_HEAD);
+      }
       const result = await fn(this.txHandle(client));
       // COMMIT of a transaction an error aborted "succeeds" as a ROLLBACK: never report that as durable.
       const commit = await q(client, this.location, 'COMMIT');

@@ -19,7 +19,7 @@ import {
   type Store,
   type Tx,
 } from '../store.js';
-import { isoFromMicros } from '../timestamps.js';
+import { isoFromMicros } from '../../core/timestamps.js';
 import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
 
 /** The advisory lock every ledger writer takes (TypeScript and PL/pgSQL alike). Documented in docs/spec.md. */

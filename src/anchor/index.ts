@@ -1,4 +1,4 @@
-/** Anchoring: keys, checkpoint publishing to sinks, a tlog-witness, verification against sinks, the monitor. */
+/** `sealtrail/anchor`: keys, checkpoint publishing to sinks, a tlog-witness, verification against sinks, the monitor. */
 export { SIGNING_KEY_ENV, loadCosigner, loadSigners, readKeyFile, signingKeyFromEnvironment, writeKeyFile } from './keys.js';
 export type { SignerSource } from './keys.js';
 export { installAnchoring } from './schema.js';

@@ -27,7 +27,7 @@ import type { ScanReport } from '../ledger/scan.js';
 import type { TrustedState } from '../ledger/trusted-state.js';
 import type { Divergence, VerifyOptions, VerifyReport } from '../ledger/verifier.js';
 import { nodeKeyString } from '../store/store.js';
-import { isoFromMicros } from '../store/timestamps.js';
+import { isoFromMicros } from '../core/timestamps.js';
 import { deliverAlerts, queueDeliveries, raiseAlert, validateAlertTable, type Alert, type AlertInput, type AlertTable } from './alerts.js';
 import { readMonitorState, trustedFromState, writeMonitorState, type MonitorState, type OpenBreak } from './monitor-state.js';
 import { issueCheckpoint, publishPending, type PublishReport } from './publish.js';

@@ -19,3 +19,4 @@ export * from './note.js';
 export * from './checkpoint.js';
 export * from './cosignature.js';
 export * from './tlog-proof.js';
+export * from './timestamps.js';

@@ -178,24 +178,12 @@ export function verifyInclusion(
   const snStart = asCount(size);
   if (fnStart === undefined || snStart === undefined || fnStart >= snStart) return false;
   if (!isHash(leaf) || !isHash(root) || !proof.every(isHash)) return false;
-  let fn = fnStart;
-  let sn = snStart - 1;
-  let r: Buffer = Buffer.from(leaf);
-  for (const p of proof) {
-    if (sn === 0) return false;
-    if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(p, r);
-      while (fn % 2 === 0 && fn !== 0) {
-        fn = Math.floor(fn / 2);
-        sn = Math.floor(sn / 2);
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  return sn === 0 && equalBytes(r, root);
+  const [inner, border] = decomposeInclusionProof(BigInt(fnStart), BigInt(snStart));
+  // The exact length first: a proof of the wrong length is refused before any hashing.
+  if (proof.length !== inner + border) return false;
+  let r = chainInner(Buffer.from(leaf), proof.slice(0, inner), BigInt(fnStart));
+  r = chainBorderRight(r, proof.slice(inner));
+  return equalBytes(r, root);
 }
 
 /** RFC 9162 §2.1.4.2; equal sizes need an empty proof and equal roots; oldSize 0 is refused. */
@@ -212,41 +200,74 @@ export function verifyConsistency(
   if (!isHash(oldRoot) || !isHash(newRoot) || !proof.every(isHash)) return false;
   if (first === second) return proof.length === 0 && equalBytes(oldRoot, newRoot);
   if (proof.length === 0) return false;
-  const path = isPowerOfTwo(first) ? [oldRoot, ...proof] : proof;
-  let fn = first - 1;
-  let sn = second - 1;
-  while (fn % 2 === 1) {
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  let fr: Buffer = Buffer.from(path[0]!);
-  let sr: Buffer = fr;
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i]!;
-    if (sn === 0) return false;
-    if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      while (fn % 2 === 0 && fn !== 0) {
-        fn = Math.floor(fn / 2);
-        sn = Math.floor(sn / 2);
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
+  const size1 = BigInt(first);
+  const [fullInner, border] = decomposeInclusionProof(size1 - 1n, BigInt(second));
+  const shift = trailingZeros(size1);
+  const inner = fullInner - shift;
+  // When the old tree is a complete subtree its root is the seed; otherwise the proof's first hash is.
+  const seedIsOldRoot = size1 === 1n << BigInt(shift);
+  const start = seedIsOldRoot ? 0 : 1;
+  // The exact length first: a proof of the wrong length is refused before any hashing.
+  if (proof.length !== start + inner + border) return false;
+  const seed = Buffer.from(seedIsOldRoot ? oldRoot : proof[0]!);
+  const path = proof.slice(start);
+  const mask = (size1 - 1n) >> BigInt(shift);
+  const fr = chainBorderRight(chainInnerRight(seed, path.slice(0, inner), mask), path.slice(inner));
+  const sr = chainBorderRight(chainInner(seed, path.slice(0, inner), mask), path.slice(inner));
   // Evaluate both comparisons so timing does not reveal which root differed.
   const oldMatches = equalBytes(fr, oldRoot);
   const newMatches = equalBytes(sr, newRoot);
-  return sn === 0 && oldMatches && newMatches;
+  return oldMatches && newMatches;
 }
 
-function isPowerOfTwo(n: number): boolean {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p === n;
+// Shared by both verifiers (the decomposition transparency-dev and sigstore-js use): a proof for
+// leaf `index` of a `size`-leaf tree is `inner` hashes below the point where the paths to `index`
+// and to the last leaf split, then `border` hashes along the right border.
+function decomposeInclusionProof(index: bigint, size: bigint): [inner: number, border: number] {
+  const inner = bitLength(index ^ (size - 1n));
+  const border = popCount(index >> BigInt(inner));
+  return [inner, border];
+}
+
+function chainInner(seed: Buffer, proof: readonly Uint8Array[], index: bigint): Buffer {
+  let r = seed;
+  proof.forEach((h, i) => {
+    r = ((index >> BigInt(i)) & 1n) === 0n ? nodeHash(r, h) : nodeHash(h, r);
+  });
+  return r;
+}
+
+function chainInnerRight(seed: Buffer, proof: readonly Uint8Array[], index: bigint): Buffer {
+  let r = seed;
+  proof.forEach((h, i) => {
+    if (((index >> BigInt(i)) & 1n) === 1n) r = nodeHash(h, r);
+  });
+  return r;
+}
+
+function chainBorderRight(seed: Buffer, proof: readonly Uint8Array[]): Buffer {
+  let r = seed;
+  for (const h of proof) r = nodeHash(h, r);
+  return r;
+}
+
+function bitLength(n: bigint): number {
+  return n === 0n ? 0 : n.toString(2).length;
+}
+
+function popCount(n: bigint): number {
+  let count = 0;
+  for (const bit of n.toString(2)) if (bit === '1') count++;
+  return count;
+}
+
+function trailingZeros(n: bigint): number {
+  let count = 0;
+  while (n > 0n && (n & 1n) === 0n) {
+    n >>= 1n;
+    count++;
+  }
+  return count;
 }
 
 function isHash(h: unknown): h is Uint8Array {

@@ -12,7 +12,7 @@ import { CompactRange } from '../core/compact-range.js';
 import { SealtrailError } from '../core/errors.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { entryKey, type EntryRow, type MerkleNode, type Store, type Tx } from '../store/store.js';
-import { nowMicros } from '../store/timestamps.js';
+import { nowMicros } from '../core/timestamps.js';
 import { loadFrontier } from './frontier.js';
 import type { PreparedEvent } from './prepare-event.js';
 

@@ -10,7 +10,7 @@ import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { assertMigrated, loadMigrations, migrate } from '../store/migrate.js';
 import { openStore } from '../store/open-store.js';
 import type { EntryRow, HeadRow, Store, Tx } from '../store/store.js';
-import { isoFromMicros } from '../store/timestamps.js';
+import { isoFromMicros } from '../core/timestamps.js';
 import { Appender, type AppendedEntry } from './appender.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, prepareEvent, type EventInput } from './prepare-event.js';
 import { consistencyPath, inclusionPath, rootAt } from './prover.js';

@@ -11,7 +11,7 @@ import { equalBytes, fromHex } from '../core/hash.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { NoteVerifier } from '../core/note.js';
 import { formatTlogProof, parseTlogProof, verifyTlogProof } from '../core/tlog-proof.js';
-import { microsFromIso } from '../store/timestamps.js';
+import { microsFromIso } from '../core/timestamps.js';
 import type { InclusionProof, LedgerEntry } from './ledger.js';
 
 export interface CheckedProof {

@@ -24,7 +24,7 @@ import {
   type Tx,
   withSnapshot,
 } from '../store.js';
-import { isoFromMicros } from '../timestamps.js';
+import { isoFromMicros } from '../../core/timestamps.js';
 import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
 
 /**

@@ -26,7 +26,7 @@ import {
 } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
 import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
-import { isoFromMicros, microsFromIso } from '../timestamps.js';
+import { isoFromMicros, microsFromIso } from '../../core/timestamps.js';
 
 type Db = Database.Database;
 

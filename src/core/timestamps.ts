@@ -1,9 +1,10 @@
 /**
  * appended_at is kept to the microsecond (PostgreSQL's precision) because the Merkle leaf
  * commits to it; these helpers convert between microseconds since the epoch and the
- * ISO-8601 text SQLite stores (always 6 fractional digits, UTC, `Z`).
+ * ISO-8601 text SQLite stores and proof bundles carry (always 6 fractional digits, UTC, `Z`).
+ * Pure (no I/O), so an offline proof checker can use it.
  */
-import { SealtrailError } from '../core/errors.js';
+import { SealtrailError } from './errors.js';
 
 export function nowMicros(): bigint {
   return BigInt(Date.now()) * 1000n;

@@ -1,0 +1,83 @@
+/**
+ * What a newcomer hit, tried the way a new user would: the real CLI in a child process, on real files.
+ */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const mainTs = join(repo, 'src', 'cli', 'main.ts');
+const tsxLoader = import.meta.resolve('tsx');
+
+interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in `cwd` with only the environment given (plus PATH); `input` goes to stdin. */
+function sealtrail(cwd: string, args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], {
+      cwd,
+      env: { PATH: process.env['PATH'] ?? '', ...options.env },
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    if (options.input !== undefined) child.stdin!.end(options.input);
+  });
+}
+
+const roots: string[] = [];
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sealtrail-newcomer-'));
+  roots.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of roots) rmSync(dir, { recursive: true, force: true });
+});
+
+function errorCode(result: RunResult): string | undefined {
+  const doc = result.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"error"'))
+    .map((l) => JSON.parse(l) as { error: { code: string } })[0];
+  return doc?.error.code;
+}
+
+describe('sealtrail demo --dir', { concurrency: 2 }, () => {
+  it('refuses a non-empty directory it did not make, and deletes nothing in it', async () => {
+    const cwd = scratch();
+    writeFileSync(join(cwd, 'precious.txt'), 'keep me');
+    mkdirSync(join(cwd, 'sub'));
+    writeFileSync(join(cwd, 'sub', 'also.txt'), 'keep me too');
+    const result = await sealtrail(cwd, ['demo', '--dir', '.', '--events', '20', '--json']);
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(errorCode(result), 'invalid_argument');
+    assert.match(result.stderr, /not made by sealtrail demo/);
+    assert.equal(readFileSync(join(cwd, 'precious.txt'), 'utf8'), 'keep me');
+    assert.equal(readFileSync(join(cwd, 'sub', 'also.txt'), 'utf8'), 'keep me too');
+  });
+
+  it('uses a new directory, and replaces it on the next run because it holds the marker', async () => {
+    const cwd = scratch();
+    const first = await sealtrail(cwd, ['demo', '--dir', 'out', '--events', '20', '--json']);
+    assert.equal(first.status, 0, first.stderr);
+    assert.ok(existsSync(join(cwd, 'out', '.sealtrail-demo')));
+    writeFileSync(join(cwd, 'out', 'leftover.txt'), 'x');
+    const second = await sealtrail(cwd, ['demo', '--dir', 'out', '--events', '20', '--json']);
+    assert.equal(second.status, 0, second.stderr);
+    assert.equal(existsSync(join(cwd, 'out', 'leftover.txt')), false);
+    assert.ok(existsSync(join(cwd, 'out', 'ledger.db')));
+  });
+});

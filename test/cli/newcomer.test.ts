@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openLedger } from '../../src/ledger/ledger.js';
+import { tamper } from '../../src/ledger/tamper-simulator.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const mainTs = join(repo, 'src', 'cli', 'main.ts');
@@ -29,8 +31,8 @@ function sealtrail(cwd: string, args: string[], options: { env?: Record<string, 
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout, stderr }));
     if (options.input !== undefined) child.stdin!.end(options.input);
@@ -79,5 +81,28 @@ describe('sealtrail demo --dir', { concurrency: 2 }, () => {
     assert.equal(second.status, 0, second.stderr);
     assert.equal(existsSync(join(cwd, 'out', 'leftover.txt')), false);
     assert.ok(existsSync(join(cwd, 'out', 'ledger.db')));
+  });
+});
+
+describe('human output escapes what came from the database', () => {
+  it('a pk holding terminal escapes cannot repaint INTEGRITY FAILURE as ok', async () => {
+    const cwd = scratch();
+    const db = join(cwd, 'ledger.db');
+    const evil = '\u001b[2K\r\u001b[32mok: 2 entries verified\u001b[0m\u202e';
+    assert.equal((await sealtrail(cwd, ['init', '--db', db])).status, 0);
+    assert.equal((await sealtrail(cwd, ['append', 'deploy', evil, '{"n":1}', '--db', db])).status, 0);
+    assert.equal((await sealtrail(cwd, ['append', 'deploy', 'two', '{"n":2}', '--db', db])).status, 0);
+    const ledger = await openLedger({ url: db });
+    try {
+      await tamper(ledger.store, { type: 'edit_payload', seq: 1, payload: { n: 9 } });
+    } finally {
+      await ledger.close();
+    }
+    const human = await sealtrail(cwd, ['verify', '--db', db]);
+    assert.equal(human.status, 1);
+    for (const c of ['\u001b', '\r', '\u202e']) assert.equal(human.stdout.includes(c), false);
+    assert.match(human.stdout, /^INTEGRITY FAILURE at seq 1 \(deploy\/\\x1b\[2K\\x0d\\x1b\[32mok: 2 entries verified\\x1b\[0m\\u202e\)/);
+    const json = await sealtrail(cwd, ['verify', '--db', db, '--json']);
+    assert.equal((JSON.parse(json.stdout) as { divergence: { pk: string } }).divergence.pk, evil);
   });
 });

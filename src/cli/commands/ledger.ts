@@ -16,6 +16,7 @@ import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
 import { verifyAgainstSinks } from '../../anchor/index.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
+import { printable } from '../output.js';
 
 export async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) => Promise<T>, options: { migrate?: boolean } = {}): Promise<T> {
   const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes, migrate: options.migrate ?? false });
@@ -238,7 +239,7 @@ export function register(program: Command, withContext: WithContext): void {
           const d = report.divergence;
           ctx.out.result(
             d
-              ? `INTEGRITY FAILURE at seq ${d.seq}${d.kind ? ` (${d.kind}/${d.pk})` : ''}: ${d.reason} — checked ${report.checked} entries`
+              ? `INTEGRITY FAILURE at seq ${d.seq}${d.kind ? ` (${printable(d.kind)}/${printable(d.pk)})` : ''}: ${printable(d.reason)} — checked ${report.checked} entries`
               : `ok: ${report.checked} entries verified (size ${report.size})`,
             { ok: report.ok, checked: report.checked, divergence: d },
           );
@@ -304,10 +305,10 @@ export function register(program: Command, withContext: WithContext): void {
           ...(opts.leafHash !== undefined ? { leafHash: parseLeafHash(opts.leafHash) } : {}),
         });
         const human = !result.ok
-          ? `INVALID PROOF: ${result.reason}`
+          ? `INVALID PROOF: ${printable(result.reason)}`
           : result.inclusionOnly
-            ? `ok (inclusion only): leaf ${opts.leafHash} is at seq ${result.seq} in ${result.origin} at size ${result.size}; the bundle carries no entry, so its content was not checked`
-            : `ok: entry ${result.seq} (${result.kind}/${result.pk}) is in ${result.origin} at size ${result.size}`;
+            ? `ok (inclusion only): leaf ${printable(opts.leafHash)} is at seq ${result.seq} in ${printable(result.origin)} at size ${result.size}; the bundle carries no entry, so its content was not checked`
+            : `ok: entry ${result.seq} (${printable(result.kind)}/${printable(result.pk)}) is in ${printable(result.origin)} at size ${result.size}`;
         ctx.out.result(human, result);
         return result.ok ? 0 : 1;
       }),
@@ -322,7 +323,7 @@ async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[],
       ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
       : [
           `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
-          ...report.findings.map((f) => `  ${f.sink}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${f.message}`),
+          ...report.findings.map((f) => `  ${printable(f.sink)}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${printable(f.message)}`),
         ].join('\n');
   ctx.out.result(human, report);
   return report.ok ? 0 : 1;

@@ -4,7 +4,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,5 +104,54 @@ describe('human output escapes what came from the database', () => {
     assert.match(human.stdout, /^INTEGRITY FAILURE at seq 1 \(deploy\/\\x1b\[2K\\x0d\\x1b\[32mok: 2 entries verified\\x1b\[0m\\u202e\)/);
     const json = await sealtrail(cwd, ['verify', '--db', db, '--json']);
     assert.equal((JSON.parse(json.stdout) as { divergence: { pk: string } }).divergence.pk, evil);
+  });
+});
+
+describe('prove, keys and help', { concurrency: 2 }, () => {
+  it('prove inclusion beyond the ledger is out_of_range naming the seq and size', async () => {
+    const cwd = scratch();
+    const db = join(cwd, 'ledger.db');
+    assert.equal((await sealtrail(cwd, ['init', '--db', db])).status, 0);
+    for (const pk of ['a', 'b']) assert.equal((await sealtrail(cwd, ['append', 'k', pk, '{}', '--db', db])).status, 0);
+    const r = await sealtrail(cwd, ['prove', 'inclusion', '42', '--db', db, '--json']);
+    assert.equal(r.status, 2);
+    assert.equal(errorCode(r), 'out_of_range');
+    assert.match(r.stderr, /seq 42 is not in a tree of size 2/);
+  });
+
+  it('a checkpoint signed by prove inclusion --key-file is recorded; a key file others can read is refused', async () => {
+    const cwd = scratch();
+    const db = join(cwd, 'ledger.db');
+    const keyFile = join(cwd, 'log.key');
+    assert.equal((await sealtrail(cwd, ['keygen', '--origin', 'example.com/newcomer', '--key-file', keyFile])).status, 0);
+    assert.equal((await sealtrail(cwd, ['init', '--db', db])).status, 0);
+    for (const pk of ['a', 'b', 'c']) assert.equal((await sealtrail(cwd, ['append', 'k', pk, '{}', '--db', db])).status, 0);
+    const proved = await sealtrail(cwd, ['prove', 'inclusion', '2', '--size', '2', '--key-file', keyFile, '--db', db]);
+    assert.equal(proved.status, 0, proved.stderr);
+    const ledger = await openLedger({ url: db });
+    try {
+      const recorded = await ledger.checkpoints();
+      assert.equal(recorded.length, 1);
+      assert.equal(recorded[0]!.size, 2);
+      assert.ok(proved.stdout.includes(recorded[0]!.note.trimEnd()));
+    } finally {
+      await ledger.close();
+    }
+    // Without --key-file the recorded checkpoint now anchors the proof.
+    assert.equal((await sealtrail(cwd, ['prove', 'inclusion', '1', '--db', db])).status, 0);
+
+    chmodSync(keyFile, 0o644);
+    const refused = await sealtrail(cwd, ['checkpoint', '--key-file', keyFile, '--db', db, '--json']);
+    assert.equal(refused.status, 2);
+    assert.equal(errorCode(refused), 'key_unavailable');
+    assert.match(refused.stderr, /accessible by group or others \(mode 0644\)/);
+    const allowed = await sealtrail(cwd, ['checkpoint', '--key-file', keyFile, '--db', db, '--allow-insecure-key-file', '--json']);
+    assert.equal(allowed.status, 0, allowed.stderr);
+  });
+
+  it('subcommand --help lists the global options', async () => {
+    const r = await sealtrail(scratch(), ['prove', 'inclusion', '--help']);
+    assert.equal(r.status, 0);
+    for (const option of ['--db <url>', '--json', '--debug', '--config <file>']) assert.ok(r.stdout.includes(option), option);
   });
 });

@@ -6,10 +6,10 @@ import { createReadStream, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
-import { NoteSigner, NoteVerifier } from '../../core/note.js';
+import { NoteVerifier } from '../../core/note.js';
+import { loadSigners } from '../../anchor/keys.js';
 import { decodeBase64, encodeBase64 } from '../../core/base64.js';
-import { signCheckpoint } from '../../core/checkpoint.js';
-import { checkpointOrigin, headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
+import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
 import { installCapture, READ_ONLY_ROLE } from '../../capture/capture.js';
@@ -335,17 +335,23 @@ function parseLeafHash(text: string): Buffer {
   return bytes;
 }
 
-/** The signed checkpoint a proof is anchored to: a fresh one (--key-file) or the latest recorded one. */
+/**
+ * The signed checkpoint a proof is anchored to: a fresh one (--key-file, recorded in `checkpoints`
+ * like any other) or the latest recorded one. A seq or size outside the ledger is out_of_range.
+ */
 async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: number, opts: { size?: number; keyFile?: string[] }): Promise<{ size: number; note: string }> {
+  const head = await ledger.head();
+  const size = opts.size ?? head.size;
+  if (size > head.size) {
+    throw new SealtrailError('out_of_range', `size ${size} is outside the ledger (size ${head.size})`, { details: { seq, size, current: head.size } });
+  }
+  if (seq < 1 || seq > size) {
+    throw new SealtrailError('out_of_range', `seq ${seq} is not in a tree of size ${size}${opts.size === undefined ? ' (the ledger head)' : ''}`, { details: { seq, size } });
+  }
   const keyFiles = opts.keyFile ?? (ctx.config.keyFile ? [ctx.config.keyFile] : []);
   if (keyFiles.length > 0) {
-    const signers = keyFiles.map((f) => NoteSigner.fromKey(readFileSync(f, 'utf8').trim()));
-    const size = opts.size ?? (await ledger.head()).size;
-    const root = await ledger.rootAt(size);
-    const last = size >= seq ? await ledger.entry(size) : null;
-    if (!last) throw new SealtrailError('out_of_range', `seq ${seq} is not in a tree of size ${size}`, { details: { seq, size } });
-    const chainHash = last.chainHash;
-    return { size, note: signCheckpoint({ origin: checkpointOrigin(signers), size, rootHash: root, chainHash }, signers) };
+    const recorded = await ledger.checkpoint(loadSigners({ keyFiles }), { size });
+    return { size: recorded.size, note: recorded.note };
   }
   const recorded = (await ledger.checkpoints()).filter((c) => c.size >= seq && (opts.size === undefined || c.size === opts.size));
   const latest = recorded[recorded.length - 1];

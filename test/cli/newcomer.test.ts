@@ -155,3 +155,17 @@ describe('prove, keys and help', { concurrency: 2 }, () => {
     for (const option of ['--db <url>', '--json', '--debug', '--config <file>']) assert.ok(r.stdout.includes(option), option);
   });
 });
+
+describe('missing input files', () => {
+  it('append --jsonl, check-proof and --trusted name the missing file with invalid_argument', async () => {
+    const cwd = scratch();
+    const db = join(cwd, 'ledger.db');
+    assert.equal((await sealtrail(cwd, ['init', '--db', db])).status, 0);
+    for (const args of [['append', '--jsonl', 'nofile'], ['check-proof', 'nofile', '--vkey', 'x'], ['verify', '--trusted', 'nofile']]) {
+      const r = await sealtrail(cwd, [...args, '--db', db, '--json']);
+      assert.equal(r.status, 2, args.join(' '));
+      assert.equal(errorCode(r), 'invalid_argument', `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /nofile does not exist/);
+    }
+  });
+});

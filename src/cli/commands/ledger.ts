@@ -2,7 +2,7 @@
  * The ledger commands: init, append, redact, head, verify, prove, check-proof. Thin: parse, call the
  * library, print through ctx.out.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, openSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
@@ -25,6 +25,21 @@ export async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) =>
   } finally {
     await ledger.close();
   }
+}
+
+/** Opens an input file named on the command line; a missing or unreadable one is invalid_argument naming it. */
+function openInput(path: string, what: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`;
+    throw new SealtrailError('invalid_argument', `${what} ${path} ${why}`, { details: { path, reason: code } });
+  }
+}
+
+function readInput(path: string, what: string): string {
+  return readFileSync(openInput(path, what), 'utf8');
 }
 
 function positiveInt(name: string) {
@@ -219,7 +234,7 @@ export function register(program: Command, withContext: WithContext): void {
             opts.trusted === undefined
               ? undefined
               : parseTrustedState(
-                  readFileSync(opts.trusted, 'utf8'),
+                  readInput(opts.trusted, '--trusted file'),
                   vkeys.map((k) => NoteVerifier.fromKey(k)),
                   opts.origin === undefined ? {} : { origin: opts.origin },
                 );
@@ -299,7 +314,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--leaf-hash <hash>', 'the leaf hash (hex or base64) to check; needed for a bundle without an entry (no extra line)')
     .action(
       withContext<{ vkey: string[]; origin?: string; leafHash?: string }>(async (ctx, { args, opts }) => {
-        const text = args[0] === '-' ? await readStdin() : readFileSync(args[0]!, 'utf8');
+        const text = args[0] === '-' ? await readStdin() : readInput(args[0]!, 'proof file');
         const result = checkProofBundle(text, opts.vkey, {
           ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
           ...(opts.leafHash !== undefined ? { leafHash: parseLeafHash(opts.leafHash) } : {}),
@@ -369,7 +384,7 @@ const JSONL_CHUNK = 5_000;
  * and the error names the line. Lines end at LF (CRLF too); each is decoded strictly on its own.
  */
 async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): Promise<0 | 1 | 2> {
-  const input: AsyncIterable<Buffer> = file === '-' ? process.stdin : createReadStream(file);
+  const input: AsyncIterable<Buffer> = file === '-' ? process.stdin : createReadStream('', { fd: openInput(file, '--jsonl file') });
   const progress = createProgress({ label: 'append' });
   let chunk: Array<{ kind: string; pk: string; payload: unknown }> = [];
   let chunkLines: number[] = [];

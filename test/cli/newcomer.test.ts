@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openLedger } from '../../src/ledger/ledger.js';
+import { stdinPayloadHint } from '../../src/cli/commands/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -167,5 +168,18 @@ describe('missing input files', () => {
       assert.equal(errorCode(r), 'invalid_argument', `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /nofile does not exist/);
     }
+  });
+});
+
+describe('append reading stdin', () => {
+  it('hints on a terminal, stays silent on a pipe', async () => {
+    assert.match(stdinPayloadHint(true) ?? '', /stdin; end with Ctrl-D/);
+    assert.equal(stdinPayloadHint(false), undefined);
+    const cwd = scratch();
+    const db = join(cwd, 'ledger.db');
+    assert.equal((await sealtrail(cwd, ['init', '--db', db])).status, 0);
+    const piped = await sealtrail(cwd, ['append', 'k', 'p', '--db', db], { input: '{"a":1}' });
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(piped.stderr, '');
   });
 });

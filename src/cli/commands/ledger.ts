@@ -56,6 +56,11 @@ function entryJson(e: AppendResult) {
   return { seq: e.seq, event_hash: e.eventHash.toString('hex'), chain_hash: e.chainHash.toString('hex'), ...(e.existing ? { existing: true } : {}) };
 }
 
+/** What `append` says before reading a payload from stdin: a hint on a terminal, nothing on a pipe. */
+export function stdinPayloadHint(stdinIsTty: boolean): string | undefined {
+  return stdinIsTty ? 'reading the payload JSON from stdin; end with Ctrl-D (or pass it as an argument)' : undefined;
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -170,6 +175,10 @@ export function register(program: Command, withContext: WithContext): void {
           if (opts.jsonl !== undefined) return await appendJsonl(ctx, ledger, opts.jsonl);
           const [kind, pk, payloadText] = args;
           if (!kind || !pk) throw new SealtrailError('invalid_argument', 'append needs <kind> and <pk> (or --jsonl <file>)');
+          if (payloadText === undefined) {
+            const hint = stdinPayloadHint(process.stdin.isTTY === true);
+            if (hint !== undefined) ctx.out.note(hint);
+          }
           const payload = parseJson(payloadText ?? (await readStdin()));
           const entry = await ledger.append(kind, pk, payload);
           ctx.out.result(`${entry.existing ? 'already present' : 'appended'}: seq ${entry.seq} chain_hash ${entry.chainHash.toString('hex')}`, entryJson(entry));

@@ -7,7 +7,7 @@
  * child process, worker or crash dump of the environment carries it; this process keeps it in
  * memory (it holds the signer anyway) for later loads.
  */
-import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { CosignatureSigner } from '../core/cosignature.js';
 import { SealtrailError } from '../core/errors.js';
 import { NoteSigner } from '../core/note.js';
@@ -35,15 +35,40 @@ export function writeKeyFile(path: string, signerKey: string): void {
   }
 }
 
-/** The key string in a key file. Errors name the path and the OS reason, never the content. */
+/** Set by `--allow-insecure-key-file`: key files readable by group or others are then accepted. */
+let insecureKeyFilesAllowed = false;
+
+/** Accept (true) or refuse (false, the default) key files that group or others can access. */
+export function allowInsecureKeyFiles(allowed: boolean): void {
+  insecureKeyFilesAllowed = allowed;
+}
+
+/**
+ * The key string in a key file. Errors name the path and the OS reason, never the content. Like
+ * ssh, a file group or others can access (mode & 0o077) is refused (key_unavailable, reason
+ * insecure_mode) unless `allowInsecureKeyFiles(true)`: a leaked signing key forges checkpoints.
+ */
 export function readKeyFile(path: string): string {
   let text: string;
+  let fd: number | undefined;
   try {
-    text = readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
+    const mode = fstatSync(fd).mode & 0o777;
+    if ((mode & 0o077) !== 0 && !insecureKeyFilesAllowed && process.platform !== 'win32') {
+      throw new SealtrailError(
+        'key_unavailable',
+        `key file ${path} is accessible by group or others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${path} (or pass --allow-insecure-key-file)`,
+        { details: { path, reason: 'insecure_mode', mode: `0${mode.toString(8)}` } },
+      );
+    }
+    text = readFileSync(fd, 'utf8');
   } catch (err) {
+    if (err instanceof SealtrailError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`;
     throw new SealtrailError('key_unavailable', `key file ${path} ${why}`, { details: { path, reason: code } });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   const key = text.trim();
   if (key === '') throw new SealtrailError('key_unavailable', `key file ${path} is empty`, { details: { path } });

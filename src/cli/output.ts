@@ -31,10 +31,10 @@ export function createOutput(ctx: OutputContext): Output {
     result: (human, jsonValue) => printResult(ctx, human, jsonValue),
     results: (items) => {
       if (items.length === 0) return;
-      const lines = items.map(([human, jsonValue]) => (ctx.json ? toJson(jsonValue) : human));
+      const lines = items.map(([human, jsonValue]) => (ctx.json ? toJson(jsonValue) : printable(human, { layout: true })));
       (ctx.stdout ?? process.stdout).write(`${lines.join('\n')}\n`);
     },
-    note: (text) => (ctx.stderr ?? process.stderr).write(withNewline(text)),
+    note: (text) => (ctx.stderr ?? process.stderr).write(withNewline(printable(text, { layout: true }))),
   };
 }
 
@@ -43,8 +43,32 @@ export function printResult(ctx: OutputContext, human: string | (() => string), 
   if (ctx.json) {
     stdout.write(`${toJson(jsonValue)}\n`);
   } else {
-    stdout.write(withNewline(typeof human === 'function' ? human() : human));
+    stdout.write(withNewline(printable(typeof human === 'function' ? human() : human, { layout: true })));
   }
+}
+
+/**
+ * Characters that must never reach a terminal raw from data: C0 controls, DEL, C1 controls (CSI,
+ * OSC… can repaint the screen), and the bidi embeddings, overrides and isolates (U+202A–U+202E,
+ * U+2066–U+2069) that reorder what is shown.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE_EXCEPT_LAYOUT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * The one escaping for human output: every unprintable character becomes `\xHH` (or `\uHHHH`), so
+ * a kind, pk, reason or message from the database shows as what it is and cannot move the cursor,
+ * recolour or overwrite a line ("INTEGRITY FAILURE" repainted as "ok"). Commands wrap every
+ * data-derived string in it; the output functions apply it once more to whole human texts with
+ * `layout` (newlines and tabs the command itself wrote are kept). JSON output is never escaped.
+ */
+export function printable(value: string | number | null | undefined, options: { layout?: boolean } = {}): string {
+  return String(value).replace(options.layout === true ? UNPRINTABLE_EXCEPT_LAYOUT : UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /**
@@ -90,7 +114,7 @@ export function reportError(err: unknown, options: ReportOptions): 0 | 1 | 2 {
 
   if (options.debug) stderr.write(`${describeForDebug(err)}\n`);
   const hint = error.code === 'internal' && !options.debug ? ' (run with --debug for details)' : '';
-  stderr.write(`sealtrail: ${oneLine(error.message)} [${error.code}]${hint}\n`);
+  stderr.write(`sealtrail: ${printable(oneLine(error.message))} [${error.code}]${hint}\n`);
   if (options.json) stdout.write(`${toJson({ error: error.toJSON() })}\n`);
   return ERROR_CATALOGUE[error.code].exit;
 }

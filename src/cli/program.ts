@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { allowInsecureKeyFiles } from '../anchor/keys.js';
 import { SealtrailError } from '../core/errors.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { createOutput, reportError, type Output, type TextSink } from './output.js';
@@ -18,6 +19,7 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   debug?: boolean;
+  allowInsecureKeyFile?: boolean;
 }
 
 export interface CommandContext {
@@ -113,7 +115,10 @@ export async function buildProgram(options: RunOptions = {}): Promise<{ program:
     .option('--config <file>', `config file (env SEALTRAIL_CONFIG, default ./sealtrail.config.json if present)`)
     .option('--json', 'print results (and errors) as JSON documents on stdout')
     .option('--debug', 'show stack traces and error causes')
-    // Subcommands created with .command() inherit both settings, so they must come before registration.
+    .option('--allow-insecure-key-file', 'accept key files that group or others can read (refused by default, as ssh does)')
+    // Subcommands created with .command() inherit these settings, so they must come before registration.
+    // Every subcommand's --help lists the global options too (--db, --json, --debug…).
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeOut: (text) => void stdout.write(text),
@@ -125,6 +130,7 @@ export async function buildProgram(options: RunOptions = {}): Promise<{ program:
   const withContext: WithContext = (handler) => async (...commanderArgs) => {
     const command = commanderArgs[commanderArgs.length - 1] as Command;
     const globals = command.optsWithGlobals<GlobalOptions & Record<string, unknown>>();
+    allowInsecureKeyFiles(globals.allowInsecureKeyFile === true);
     const ctx = createContext(globals, { ...options, stdout, stderr });
     status = await handler(ctx, { args: [...command.args], opts: command.opts(), command });
   };

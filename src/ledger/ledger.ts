@@ -244,12 +244,14 @@ export class Ledger {
    * in `checkpoints`. The origin is the keys' name; another origin is refused, because verifiers
    * accept a checkpoint only for the log its key is named after.
    */
-  async checkpoint(signer: NoteSigner | NoteSigner[], options: { origin?: string } = {}): Promise<CheckpointRecord> {
+  async checkpoint(signer: NoteSigner | NoteSigner[], options: { origin?: string; size?: number } = {}): Promise<CheckpointRecord> {
     this.assertOpen();
     const signers = Array.isArray(signer) ? signer : [signer];
     const origin = checkpointOrigin(signers, options.origin);
+    // An earlier size (`size`): its root and chain hash never change, so they are read up front.
+    const earlier = options.size === undefined ? undefined : await this.headAt(options.size);
     return this.store.writeTransaction(async (tx) => {
-      const head = await tx.ledger.head();
+      const head = earlier ?? (await tx.ledger.head());
       const note = signCheckpoint({ origin, size: head.size, rootHash: head.root, chainHash: head.chainHash }, signers);
       const createdAt = new Date().toISOString();
       const rows = await tx.query<{ id: number }>(
@@ -258,6 +260,16 @@ export class Ledger {
       );
       return { id: Number(rows[0]!.id), origin, size: head.size, root: head.root, chainHash: head.chainHash, note, createdAt };
     });
+  }
+
+  /** Size, root and chain hash of the tree at `size` (1 … the head). */
+  private async headAt(size: number): Promise<HeadRow> {
+    const head = await this.store.readHead();
+    if (size === head.size) return head;
+    checkSize(size, head.size, 'size');
+    const last = size === 0 ? null : await this.entry(size);
+    if (!last) throw new SealtrailError('out_of_range', `size ${size} is outside the ledger (size ${head.size})`, { details: { size, current: head.size } });
+    return { size, root: await this.rootAt(size), chainHash: last.chainHash };
   }
 
   /** Checkpoints this ledger issued, oldest first. */

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { printResult, reportError, toJson, toSealtrailError } from '../../src/cli/output.js';
+import { printable, printResult, reportError, toJson, toSealtrailError } from '../../src/cli/output.js';
 import { SealtrailError } from '../../src/core/errors.js';
 
 function capture(): { write(text: string): void; text: string } {
@@ -94,5 +94,27 @@ describe('reportError', () => {
   it('does not treat any missing file as an unreachable database', () => {
     const missing = Object.assign(new Error("ENOENT: no such file or directory, open 'x.json'"), { code: 'ENOENT' });
     assert.equal(toSealtrailError(missing).code, 'internal');
+  });
+});
+
+describe('printable', () => {
+  it('escapes C0, DEL, C1 and bidi controls; keeps layout only when asked', () => {
+    assert.equal(printable('a\u001b[2Kb'), 'a\\x1b[2Kb');
+    assert.equal(printable('\u0000\u0007\u007f\u0080\u009b'), '\\x00\\x07\\x7f\\x80\\x9b');
+    assert.equal(printable('x\u202ey\u2066z\u2069\u202a'), 'x\\u202ey\\u2066z\\u2069\\u202a');
+    assert.equal(printable('line\nnext\tcol\r'), 'line\\x0anext\\x09col\\x0d');
+    assert.equal(printable('line\nnext\tcol\r', { layout: true }), 'line\nnext\tcol\\x0d');
+    assert.equal(printable('ünïcode ✓ 日本'), 'ünïcode ✓ 日本');
+  });
+
+  it('human results, notes and errors are escaped; JSON stays exact', () => {
+    const stdout = capture();
+    printResult({ json: false, stdout }, 'pk \u001b[1A\rok', { pk: '\u001b' });
+    assert.equal(stdout.text, 'pk \\x1b[1A\\x0dok\n');
+    const json = capture();
+    printResult({ json: true, stdout: json }, 'ignored', { pk: '\u001b[1A\u202e' });
+    assert.equal(JSON.parse(json.text).pk, '\u001b[1A\u202e');
+    const r = report(new SealtrailError('duplicate_event', 'event x/\u001b]0;pwned\u0007 exists'));
+    assert.equal(r.stderr, 'sealtrail: event x/\\x1b]0;pwned\\x07 exists [duplicate_event]\n');
   });
 });

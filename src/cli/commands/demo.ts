@@ -3,7 +3,7 @@
  * activity, signs a checkpoint, verifies, proves one entry offline, then tampers with COPIES of
  * the database the way a malicious DBA would and shows each tampering caught.
  */
-import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { generateSignerKey, NoteSigner, NoteVerifier } from '../../core/note.js';
@@ -11,10 +11,39 @@ import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import { tamper, type Tampering } from '../../ledger/tamper-simulator.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import type { Divergence } from '../../ledger/verifier.js';
+import { SealtrailError } from '../../core/errors.js';
 import type { ExitStatus, WithContext } from '../program.js';
 import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
 
 const ORIGIN = 'demo.sealtrail.local/ledger';
+
+/** The file the demo writes first into its directory: only a directory holding it is ever replaced. */
+export const DEMO_MARKER = '.sealtrail-demo';
+
+/**
+ * Makes `dir` an empty demo directory. A missing or empty directory is used; one holding the demo's
+ * marker file (made by an earlier run) is replaced; anything else is refused, never deleted.
+ */
+export function prepareDemoDir(dir: string): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) {
+      throw new SealtrailError('invalid_argument', `--dir ${dir} exists and is not a directory; choose another --dir`, { details: { path: dir } });
+    }
+    const entries = readdirSync(dir);
+    if (entries.length > 0) {
+      if (!entries.includes(DEMO_MARKER)) {
+        throw new SealtrailError(
+          'invalid_argument',
+          `--dir ${dir} is not empty and was not made by sealtrail demo; refusing to replace it (choose a new or empty --dir)`,
+          { details: { path: dir } },
+        );
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, DEMO_MARKER), 'made by `sealtrail demo`; the next demo run with this --dir replaces this directory\n');
+}
 
 interface DemoTamper {
   name: string;
@@ -26,15 +55,16 @@ export function register(program: Command, withContext: WithContext): void {
   program
     .command('demo')
     .description('build a demo ledger, sign a checkpoint, verify, then show tampered copies being caught')
-    .option('--dir <dir>', 'where the demo files go (replaced if present)', 'sealtrail-demo')
+    .option('--dir <dir>', 'where the demo files go: a new or empty directory, or one an earlier demo made (replaced)', 'sealtrail-demo')
     .option('--events <n>', 'how many audit events to append', '5000')
     .action(
       withContext<{ dir: string; events: string }>(async (ctx, { opts }): Promise<ExitStatus> => {
         const dir = resolve(opts.dir);
         const count = Number(opts.events);
-        if (!Number.isSafeInteger(count) || count < 20) throw new Error('--events must be an integer ≥ 20');
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dir, { recursive: true });
+        if (!/^\d+$/.test(opts.events) || !Number.isSafeInteger(count) || count < 20) {
+          throw new SealtrailError('invalid_argument', `--events must be an integer ≥ 20, got ${JSON.stringify(opts.events)}`);
+        }
+        prepareDemoDir(dir);
         const say = (line: string) => {
           if (!ctx.json) process.stdout.write(`${line}\n`);
         };

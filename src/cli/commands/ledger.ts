@@ -2,14 +2,14 @@
  * The ledger commands: init, append, redact, head, verify, prove, check-proof. Thin: parse, call the
  * library, print through ctx.out.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, openSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
-import { NoteSigner, NoteVerifier } from '../../core/note.js';
+import { NoteVerifier } from '../../core/note.js';
+import { loadSigners } from '../../anchor/keys.js';
 import { decodeBase64, encodeBase64 } from '../../core/base64.js';
-import { signCheckpoint } from '../../core/checkpoint.js';
-import { checkpointOrigin, headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
+import { headToJson, openLedger, type AppendResult, type Ledger } from '../../ledger/ledger.js';
 import { parseTrustedState } from '../../ledger/trusted-state.js';
 import type { VerifyReport } from '../../ledger/verifier.js';
 import { checkProofBundle, formatProofBundle } from '../../ledger/proof-bundle.js';
@@ -17,6 +17,7 @@ import { createAuditLog, installCapture } from '../../capture/capture.js';
 import { verifyAgainstSinks } from '../../anchor/index.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
+import { printable } from '../output.js';
 
 export async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) => Promise<T>, options: { migrate?: boolean } = {}): Promise<T> {
   const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes, migrate: options.migrate ?? false });
@@ -25,6 +26,21 @@ export async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) =>
   } finally {
     await ledger.close();
   }
+}
+
+/** Opens an input file named on the command line; a missing or unreadable one is invalid_argument naming it. */
+function openInput(path: string, what: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`;
+    throw new SealtrailError('invalid_argument', `${what} ${path} ${why}`, { details: { path, reason: code } });
+  }
+}
+
+function readInput(path: string, what: string): string {
+  return readFileSync(openInput(path, what), 'utf8');
 }
 
 function positiveInt(name: string) {
@@ -39,6 +55,11 @@ function positiveInt(name: string) {
 
 function entryJson(e: AppendResult) {
   return { seq: e.seq, event_hash: e.eventHash.toString('hex'), chain_hash: e.chainHash.toString('hex'), ...(e.existing ? { existing: true } : {}) };
+}
+
+/** What `append` says before reading a payload from stdin: a hint on a terminal, nothing on a pipe. */
+export function stdinPayloadHint(stdinIsTty: boolean): string | undefined {
+  return stdinIsTty ? 'reading the payload JSON from stdin; end with Ctrl-D (or pass it as an argument)' : undefined;
 }
 
 async function readStdin(): Promise<string> {
@@ -164,6 +185,10 @@ export function register(program: Command, withContext: WithContext): void {
           if (opts.jsonl !== undefined) return await appendJsonl(ctx, ledger, opts.jsonl);
           const [kind, pk, payloadText] = args;
           if (!kind || !pk) throw new SealtrailError('invalid_argument', 'append needs <kind> and <pk> (or --jsonl <file>)');
+          if (payloadText === undefined) {
+            const hint = stdinPayloadHint(process.stdin.isTTY === true);
+            if (hint !== undefined) ctx.out.note(hint);
+          }
           const payload = parseJson(payloadText ?? (await readStdin()));
           const entry = await ledger.append(kind, pk, payload);
           ctx.out.result(`${entry.existing ? 'already present' : 'appended'}: seq ${entry.seq} chain_hash ${entry.chainHash.toString('hex')}`, entryJson(entry));
@@ -229,7 +254,7 @@ export function register(program: Command, withContext: WithContext): void {
             opts.trusted === undefined
               ? undefined
               : parseTrustedState(
-                  readFileSync(opts.trusted, 'utf8'),
+                  readInput(opts.trusted, '--trusted file'),
                   vkeys.map((k) => NoteVerifier.fromKey(k)),
                   opts.origin === undefined ? {} : { origin: opts.origin },
                 );
@@ -252,7 +277,7 @@ export function register(program: Command, withContext: WithContext): void {
           const redacted = report.redacted.length > 0 ? `, ${report.redacted.length} redacted` : '';
           ctx.out.result(
             (d
-              ? `INTEGRITY FAILURE at seq ${d.seq}${d.kind ? ` (${d.kind}/${d.pk})` : ''}: ${d.reason} — checked ${report.checked} entries`
+              ? `INTEGRITY FAILURE at seq ${d.seq}${d.kind ? ` (${printable(d.kind)}/${printable(d.pk)})` : ''}: ${printable(d.reason)} — checked ${report.checked} entries`
               : `ok: ${report.checked} entries verified (size ${report.size}${redacted})`) + blindSpot,
             verifyReportJson(report),
           );
@@ -312,16 +337,16 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--leaf-hash <hash>', 'the leaf hash (hex or base64) to check; needed for a bundle without an entry (no extra line)')
     .action(
       withContext<{ vkey: string[]; origin?: string; leafHash?: string }>(async (ctx, { args, opts }) => {
-        const text = args[0] === '-' ? await readStdin() : readFileSync(args[0]!, 'utf8');
+        const text = args[0] === '-' ? await readStdin() : readInput(args[0]!, 'proof file');
         const result = checkProofBundle(text, opts.vkey, {
           ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
           ...(opts.leafHash !== undefined ? { leafHash: parseLeafHash(opts.leafHash) } : {}),
         });
         const human = !result.ok
-          ? `INVALID PROOF: ${result.reason}`
+          ? `INVALID PROOF: ${printable(result.reason)}`
           : result.inclusionOnly
-            ? `ok (inclusion only): leaf ${opts.leafHash} is at seq ${result.seq} in ${result.origin} at size ${result.size}; the bundle carries no entry, so its content was not checked`
-            : `ok: entry ${result.seq} (${result.kind}/${result.pk}) is in ${result.origin} at size ${result.size}`;
+            ? `ok (inclusion only): leaf ${printable(opts.leafHash)} is at seq ${result.seq} in ${printable(result.origin)} at size ${result.size}; the bundle carries no entry, so its content was not checked`
+            : `ok: entry ${result.seq} (${printable(result.kind)}/${printable(result.pk)}) is in ${printable(result.origin)} at size ${result.size}`;
         ctx.out.result(human, result);
         return result.ok ? 0 : 1;
       }),
@@ -355,7 +380,7 @@ async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[],
       ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
       : [
           `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
-          ...report.findings.map((f) => `  ${f.sink}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${f.message}`),
+          ...report.findings.map((f) => `  ${printable(f.sink)}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${printable(f.message)}`),
         ].join('\n');
   ctx.out.result(human, report);
   return report.ok ? 0 : 1;
@@ -367,17 +392,23 @@ function parseLeafHash(text: string): Buffer {
   return bytes;
 }
 
-/** The signed checkpoint a proof is anchored to: a fresh one (--key-file) or the latest recorded one. */
+/**
+ * The signed checkpoint a proof is anchored to: a fresh one (--key-file, recorded in `checkpoints`
+ * like any other) or the latest recorded one. A seq or size outside the ledger is out_of_range.
+ */
 async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: number, opts: { size?: number; keyFile?: string[] }): Promise<{ size: number; note: string }> {
+  const head = await ledger.head();
+  const size = opts.size ?? head.size;
+  if (size > head.size) {
+    throw new SealtrailError('out_of_range', `size ${size} is outside the ledger (size ${head.size})`, { details: { seq, size, current: head.size } });
+  }
+  if (seq < 1 || seq > size) {
+    throw new SealtrailError('out_of_range', `seq ${seq} is not in a tree of size ${size}${opts.size === undefined ? ' (the ledger head)' : ''}`, { details: { seq, size } });
+  }
   const keyFiles = opts.keyFile ?? (ctx.config.keyFile ? [ctx.config.keyFile] : []);
   if (keyFiles.length > 0) {
-    const signers = keyFiles.map((f) => NoteSigner.fromKey(readFileSync(f, 'utf8').trim()));
-    const size = opts.size ?? (await ledger.head()).size;
-    const root = await ledger.rootAt(size);
-    const last = size >= seq ? await ledger.entry(size) : null;
-    if (!last) throw new SealtrailError('out_of_range', `seq ${seq} is not in a tree of size ${size}`, { details: { seq, size } });
-    const chainHash = last.chainHash;
-    return { size, note: signCheckpoint({ origin: checkpointOrigin(signers), size, rootHash: root, chainHash }, signers) };
+    const recorded = await ledger.checkpoint(loadSigners({ keyFiles }), { size });
+    return { size: recorded.size, note: recorded.note };
   }
   const recorded = (await ledger.checkpoints()).filter((c) => c.size >= seq && (opts.size === undefined || c.size === opts.size));
   const latest = recorded[recorded.length - 1];
@@ -395,7 +426,7 @@ const JSONL_CHUNK = 5_000;
  * and the error names the line. Lines end at LF (CRLF too); each is decoded strictly on its own.
  */
 async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): Promise<0 | 1 | 2> {
-  const input: AsyncIterable<Buffer> = file === '-' ? process.stdin : createReadStream(file);
+  const input: AsyncIterable<Buffer> = file === '-' ? process.stdin : createReadStream('', { fd: openInput(file, '--jsonl file') });
   const progress = createProgress({ label: 'append' });
   let chunk: Array<{ kind: string; pk: string; payload: unknown }> = [];
   let chunkLines: number[] = [];

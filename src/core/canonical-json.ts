@@ -119,11 +119,17 @@ function serializeObject(value: object, path: Path, ancestors: Set<object>, safe
 }
 
 function serializeArray(items: unknown[], path: Path, ancestors: Set<object>, safeIntegers: boolean): string {
+  // JSON has no place for an array's extra named properties: refuse them rather than drop them.
+  const keys = Object.keys(items);
+  if (keys.length > items.length || (keys.length === items.length && keys.length > 0 && keys[keys.length - 1] !== String(items.length - 1))) {
+    const extra = keys.find((k) => !/^(0|[1-9][0-9]*)$/.test(k) || Number(k) >= items.length);
+    if (extra !== undefined) throw reject(path, `array has an extra property ${JSON.stringify(extra)}`);
+  }
   let out = '[';
   // Index loop, not map(): map skips holes, and a hole must be rejected like undefined.
   for (let i = 0; i < items.length; i++) {
     path.push(i);
-    out += (i === 0 ? '' : ',') + serialize(items[i], path, ancestors, safeIntegers);
+    out += (i === 0 ? '' : ',') + serialize(ownDataValue(items, String(i), path), path, ancestors, safeIntegers);
     path.pop();
   }
   return `${out}]`;
@@ -137,10 +143,25 @@ function serializePlainObject(obj: Record<string, unknown>, path: Path, ancestor
     const key = keys[i]!;
     path.push(key);
     if (LONE_SURROGATE.test(key)) throw reject(path, 'property name contains a lone surrogate');
-    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${serialize(obj[key], path, ancestors, safeIntegers)}`;
+    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${serialize(ownDataValue(obj, key, path), path, ancestors, safeIntegers)}`;
     path.pop();
   }
   return `${out}}`;
+}
+
+/**
+ * The value of an own data property, never running code: a getter could answer differently each
+ * time it is read (so the hash would not describe what was stored), or have side effects.
+ * A missing property (an array hole) reads as undefined, which serialize refuses.
+ */
+function ownDataValue(target: object, key: string, path: Path): unknown {
+  const d = Object.getOwnPropertyDescriptor(target, key);
+  if (d === undefined) return undefined;
+  if (d.get !== undefined || d.set !== undefined) {
+    const at = formatPath(path);
+    throw new SealtrailError('non_canonical_value', `cannot canonicalize ${at}: an accessor property (getter/setter) is not data`, { details: { path: at } });
+  }
+  return d.value as unknown;
 }
 
 function reject(path: Path | string, why: string): SealtrailError {

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import '../helpers/replay.js';
@@ -243,4 +243,22 @@ test('property: agrees with the npm canonicalize package on JSON values', () => 
     }),
     { numRuns: 1000 },
   );
+});
+
+describe('canonicalize refuses what JSON cannot carry, and never runs code', () => {
+  it('refuses an array with extra named properties instead of dropping them', () => {
+    const items: unknown[] = [1, 2];
+    (items as unknown as Record<string, unknown>).note = 'dropped by JSON.stringify';
+    assert.throws(() => canonicalize({ items }), (e: unknown) => isSealtrailError(e, 'non_canonical_value') && /extra property "note"/.test((e as Error).message));
+    assert.equal(canonicalize({ items: [1, 2] }), '{"items":[1,2]}');
+  });
+
+  it('refuses accessor properties without calling the getter', () => {
+    let calls = 0;
+    const obj = Object.defineProperty({ a: 1 }, 'b', { enumerable: true, get: () => ++calls });
+    assert.throws(() => canonicalize(obj), (e: unknown) => isSealtrailError(e, 'non_canonical_value') && /\.b/.test(String((e as { details?: { path?: string } }).details?.path)));
+    const arr = Object.defineProperty([0, 0], 1, { enumerable: true, get: () => ++calls });
+    assert.throws(() => canonicalize(arr), (e: unknown) => isSealtrailError(e, 'non_canonical_value'));
+    assert.equal(calls, 0, 'no getter ran');
+  });
 });

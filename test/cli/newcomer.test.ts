@@ -183,3 +183,22 @@ describe('append reading stdin', () => {
     assert.equal(piped.stderr, '');
   });
 });
+
+describe('a failed command leaves no database behind', () => {
+  it('a mistyped --db directory is refused and nothing is created; a bad payload creates no file', async () => {
+    const dir = scratch();
+    const typo = join(dir, 'no-such-dir', 'nested', 'ledger.db');
+    const r1 = await sealtrail(dir, ['append', 'k', 'p', '{"a":1}', '--db', typo, '--json']);
+    assert.equal(r1.status, 2);
+    assert.equal(errorCode(r1), 'invalid_argument');
+    assert.equal(existsSync(join(dir, 'no-such-dir')), false, 'no parent directories made');
+    const file = join(dir, 'ledger.db');
+    const r2 = await sealtrail(dir, ['append', 'k', 'p', '{bad', '--db', file, '--json']);
+    assert.equal(errorCode(r2), 'invalid_json');
+    assert.equal(existsSync(file), false, 'no database file made by a refused append');
+    const r3 = await sealtrail(dir, ['append', '--jsonl', join(dir, 'missing.jsonl'), '--db', file, '--json']);
+    assert.equal(r3.status, 2);
+    assert.equal(existsSync(file), false, 'no database file made when the input is missing');
+    assert.equal((await sealtrail(dir, ['append', 'k', 'p', '{"a":1}', '--db', file, '--json'])).status, 0);
+  });
+});

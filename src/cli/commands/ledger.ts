@@ -180,16 +180,27 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--jsonl <file>', 'append every line {"kind","pk","payload"} of a JSON Lines file (- for stdin)')
     .action(
       withContext<{ jsonl?: string }>(async (ctx, { args, opts }) => {
+        if (opts.jsonl !== undefined) {
+          // The input must be there before the ledger is opened (which may create the database file).
+          const fd = opts.jsonl === '-' ? undefined : openInput(opts.jsonl, '--jsonl file');
+          const jsonlLedger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes });
+          try {
+            return await appendJsonl(ctx, jsonlLedger, opts.jsonl, fd);
+          } finally {
+            await jsonlLedger.close();
+          }
+        }
+        // Everything the command needs is checked before the ledger is opened, so a mistyped
+        // payload never leaves a new database file behind.
+        const [kind, pk, payloadText] = args;
+        if (!kind || !pk) throw new SealtrailError('invalid_argument', 'append needs <kind> and <pk> (or --jsonl <file>)');
+        if (payloadText === undefined) {
+          const hint = stdinPayloadHint(process.stdin.isTTY === true);
+          if (hint !== undefined) ctx.out.note(hint);
+        }
+        const payload = parseJson(payloadText ?? (await readStdin()));
         const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes });
         try {
-          if (opts.jsonl !== undefined) return await appendJsonl(ctx, ledger, opts.jsonl);
-          const [kind, pk, payloadText] = args;
-          if (!kind || !pk) throw new SealtrailError('invalid_argument', 'append needs <kind> and <pk> (or --jsonl <file>)');
-          if (payloadText === undefined) {
-            const hint = stdinPayloadHint(process.stdin.isTTY === true);
-            if (hint !== undefined) ctx.out.note(hint);
-          }
-          const payload = parseJson(payloadText ?? (await readStdin()));
           const entry = await ledger.append(kind, pk, payload);
           ctx.out.result(`${entry.existing ? 'already present' : 'appended'}: seq ${entry.seq} chain_hash ${entry.chainHash.toString('hex')}`, entryJson(entry));
           return 0;
@@ -425,8 +436,8 @@ const JSONL_CHUNK = 5_000;
  * event, refused by the ledger) stops the import: every line before it is committed, none after,
  * and the error names the line. Lines end at LF (CRLF too); each is decoded strictly on its own.
  */
-async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string): Promise<0 | 1 | 2> {
-  const input: AsyncIterable<Buffer> = file === '-' ? process.stdin : createReadStream('', { fd: openInput(file, '--jsonl file') });
+async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string, fd: number | undefined): Promise<0 | 1 | 2> {
+  const input: AsyncIterable<Buffer> = fd === undefined ? process.stdin : createReadStream('', { fd });
   const progress = createProgress({ label: 'append' });
   let chunk: Array<{ kind: string; pk: string; payload: unknown }> = [];
   let chunkLines: number[] = [];

@@ -4,7 +4,7 @@
  * file's write lock up front, which serialises appenders across processes too.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { SealtrailError } from '../../core/errors.js';
 import {
@@ -38,9 +38,12 @@ export function openSqliteStore(path: string, options: { readonly?: boolean; mus
   if (mustExist && !existsSync(file)) {
     throw new SealtrailError('schema_missing', `no ledger at ${file}; run \`sealtrail init\``, { details: { location: file } });
   }
+  // A mistyped path must not leave directories behind: only the file itself is ever created.
+  if (!existsSync(dirname(file))) {
+    throw new SealtrailError('invalid_argument', `the directory of ${file} does not exist; create it first`, { details: { location: file } });
+  }
   let db: Db;
   try {
-    if (!mustExist) mkdirSync(dirname(file), { recursive: true });
     db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: mustExist, timeout: BUSY_TIMEOUT_MS });
     if (!options.readonly) {
       db.pragma('journal_mode = WAL');

@@ -190,7 +190,7 @@ describe('a failed command leaves no database behind', () => {
     const typo = join(dir, 'no-such-dir', 'nested', 'ledger.db');
     const r1 = await sealtrail(dir, ['append', 'k', 'p', '{"a":1}', '--db', typo, '--json']);
     assert.equal(r1.status, 2);
-    assert.equal(errorCode(r1), 'invalid_argument');
+    assert.equal(errorCode(r1), 'database_unreachable');
     assert.equal(existsSync(join(dir, 'no-such-dir')), false, 'no parent directories made');
     const file = join(dir, 'ledger.db');
     const r2 = await sealtrail(dir, ['append', 'k', 'p', '{bad', '--db', file, '--json']);

@@ -40,7 +40,7 @@ export function openSqliteStore(path: string, options: { readonly?: boolean; mus
   }
   // A mistyped path must not leave directories behind: only the file itself is ever created.
   if (!existsSync(dirname(file))) {
-    throw new SealtrailError('invalid_argument', `the directory of ${file} does not exist; create it first`, { details: { location: file } });
+    throw new SealtrailError('database_unreachable', `the directory of ${file} does not exist; create it first`, { details: { location: file } });
   }
   let db: Db;
   try {

@@ -95,7 +95,7 @@ describe('anchoring CLI', () => {
     for (const text of outputs) assert.ok(!text.includes(secret), `the signing key must never be printed: ${text.slice(0, 2000)}`);
   });
 
-  it('verify --against-sinks exits 1 on a misspelled file sink and a webhook answering 404; witness sinks need --witness-vkey', async () => {
+  it('verify --against-sinks exits 1 on a misspelled file sink, lists a webhook answering 404 as not checkable (exit 0); witness sinks need --witness-vkey', async () => {
     const dir = tempDir();
     const db = join(dir, 'ledger.db');
     const keyFile = join(dir, 'log.key');
@@ -121,8 +121,10 @@ describe('anchoring CLI', () => {
     const w = await startTestWitness([vkey]);
     try {
       const hook = await verify(`webhook:http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, ['--json']);
-      assert.equal(hook.status, 1, hook.stdout + hook.stderr);
-      assert.deepEqual(JSON.parse(hook.stdout).findings.map((f: { reason: string }) => f.reason), ['sink_unreadable']);
+      assert.equal(hook.status, 0, hook.stdout + hook.stderr);
+      const hookReport = JSON.parse(hook.stdout) as { findings: unknown[]; notCheckable: Array<{ kind: string }> };
+      assert.deepEqual(hookReport.findings, []);
+      assert.deepEqual(hookReport.notCheckable.map((u) => u.kind), ['webhook']);
 
       const witness = `witness:${w.url}`;
       const unknown = await sealtrail(dir, ['checkpoint', '--db', db, '--key-file', keyFile, '--sink', witness]);

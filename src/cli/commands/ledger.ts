@@ -392,13 +392,17 @@ function verifyReportJson(r: VerifyReport) {
 async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
   if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
   const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: ctx.config.witnessVkeys });
+  const checkedSinks = report.sinks.length - report.notCheckable.length;
+  // A write-only sink is said to be unchecked on its own line, so "ok" never covers it silently.
+  const unchecked = report.notCheckable.map((u) => `not checkable: ${printable(u.sink)}: ${printable(u.reason)}`);
   const human = () =>
-    report.ok
-      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
-      : [
-          `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
-          ...report.findings.map((f) => `  ${printable(f.sink)}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${printable(f.message)}`),
-        ].join('\n');
+    [
+      report.ok
+        ? `ok: ${report.checked} published checkpoints in ${checkedSinks} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
+        : `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${checkedSinks} sink(s)`,
+      ...report.findings.map((f) => `  ${printable(f.sink)}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${printable(f.message)}`),
+      ...unchecked,
+    ].join('\n');
   ctx.out.result(human, report);
   return report.ok ? 0 : 1;
 }

@@ -1,33 +1,20 @@
 /** The anchoring commands end to end in a child process: keygen, checkpoint, monitor --once; keys never printed. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
 import { verifyAgainstSinks } from '../../src/anchor/verify-sinks.js';
 import { tempDir } from '../helpers/databases.js';
+import { sealtrail as run } from '../helpers/cli.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateCosignerKey } from '../../src/core/cosignature.js';
 import { appendEvents, startTestWitness } from './helpers.js';
 
-const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const tsxLoader = import.meta.resolve('tsx');
-
-function sealtrail(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** The real CLI in a child process, in `cwd`, with only the environment given (plus PATH). */
+const sealtrail = (cwd: string, args: string[], env: Record<string, string> = {}) => run(args, { cwd, env });
 
 describe('anchoring CLI', () => {
   it('keygen, checkpoint to a file sink, monitor --once catching a truncation; the key never appears in any output', async () => {

@@ -44,7 +44,8 @@ describe('createProgress', () => {
     const progress = createProgress({ label: 'scan', stream, now: () => 1000 });
     progress.tick(1234);
     progress.done();
-    assert.match(stream.writes[0] ?? '', /^\rscan 1,234 [\d,]+\/s\x1b\[K$/);
+    assert.match(stream.writes[0] ?? '', /^\rscan 1,234 [\d,]+\/s/);
+    assert.ok(stream.writes[0]!.endsWith('\u001b[K'));
   });
 });
 

@@ -20,11 +20,11 @@ const mainTs = join(repo, 'src', 'cli', 'main.ts');
 // An absolute loader URL: `--import tsx` would be resolved from the child's (temporary) cwd.
 const tsxLoader = import.meta.resolve('tsx');
 
-/** The CLI in this process, with an empty environment; stdout and stderr are captured. */
-export async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+/** The CLI in this process, with only the environment given (default none); stdout and stderr are captured. */
+export async function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
+  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env });
   return { status, stdout, stderr };
 }
 

@@ -7,7 +7,7 @@ export type { Alert, AlertInput, AlertSeverity } from './alerts.js';
 export { checkpointCosignatures, issueCheckpoint, publishPending } from './publish.js';
 export type { PublishOptions, PublishReport, SinkPublishResult } from './publish.js';
 export { CHECKPOINTS_TABLE, recomputeStates, verifyAgainstSinks, verifyCheckpointsTable } from './verify-sinks.js';
-export type { LedgerState, RecomputedStates, SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, VerifyAgainstSinksOptions } from './verify-sinks.js';
+export type { LedgerState, RecomputedStates, SinkFinding, SinkFindingReason, SinkSummary, SinkVerifyReport, UncheckableSink, VerifyAgainstSinksOptions } from './verify-sinks.js';
 export { parseWitnessKey, witnessVerifiersFor } from './sinks/witness-sink.js';
 export { Witness, startWitnessServer } from './witness-server.js';
 export type { RunningWitness, WitnessOptions, WitnessResponse } from './witness-server.js';

@@ -3,7 +3,8 @@
  *   1. re-verifies the WHOLE ledger (every leaf, link and the tree) against the trusted state kept
  *      in a file outside the database, or, in rolling-sweep mode, the tail since the trusted state
  *      (started from the trusted frontier, not the database's) plus the next slice of old entries;
- *      then checks the head row and the stored Merkle frontier against what it recomputed;
+ *      then re-reads the head row (and, in sweep mode, the stored Merkle frontier) against what it
+ *      recomputed;
  *   2. verifies every sink against the ledger;
  *   3. on PostgreSQL, scans the watched tables against the chain (capture);
  *   4. raises ONE alert per distinct break (row in audit_alerts + ledger entry, webhook, and the
@@ -158,7 +159,7 @@ export async function runMonitorCycle(options: MonitorOptions): Promise<CycleRep
     report.divergence = verified.divergence;
     if (verified.divergence) found.push(ledgerBreak(verified.divergence, 'ledger'));
     else if (verified.root === null) throw new SealtrailError('integrity_failure', 'the verifier could not rebuild the Merkle tree, so there is no root to trust');
-    else found.push(...(await headAndTree(ledger, verified)));
+    else found.push(...(await headAndTree(ledger, verified, sweeping)));
   } catch (err) {
     found.push(failure('ledger', 'verify_failed', err));
   }
@@ -347,7 +348,7 @@ export async function runMonitor(
 }
 
 /** Divergences at the head that mean the head row itself is not what the entries make. */
-const HEAD_REASONS = new Set<string>(['head_mismatch', 'chain_hash_mismatch', 'root_mismatch']);
+const HEAD_REASONS = new Set<string>(['chain_hash_mismatch', 'root_mismatch']);
 
 function critical(source: BreakSource, reason: string, seq: number | null, message: string): FoundBreak {
   return { source, kind: 'audit_chain_break', severity: 'critical', seq, reason, message, scope: source };
@@ -376,26 +377,41 @@ function failure(source: BreakSource, reason: string, err: unknown): FoundBreak 
   };
 }
 
-/** The head row and the stored Merkle frontier must describe exactly what the verifier recomputed. */
-async function headAndTree(ledger: Ledger, v: VerifyReport): Promise<FoundBreak[]> {
+/**
+ * What the verification itself does not cover. Its snapshot already compared the head row with the
+ * recomputed state (`root_mismatch`) and, on a whole-ledger pass, every stored Merkle node
+ * (`tree_mismatch`). Left to check here:
+ * - the head row read again AFTER the verification: the head only grows, so a smaller one was
+ *   rewound meanwhile, and one of the same size must still match. Reported with the verifier's
+ *   reason and identity, so a head found broken here and by the next cycle's verify is ONE alert;
+ * - in sweep mode (the prefix is not re-read; the tail starts from the trusted frontier), the
+ *   stored Merkle frontier, which no pass of the cycle reads.
+ */
+async function headAndTree(ledger: Ledger, v: VerifyReport, sweeping: boolean): Promise<FoundBreak[]> {
   const out: FoundBreak[] = [];
-  // Read after the verification: the head only grows, so a smaller one was rewound, and an equal
-  // one must match what was recomputed (a larger one moved on; the next cycle checks it).
   const head = await ledger.head();
   const headFacts = { head_size: head.size, recomputed_size: v.size };
-  if (v.headSize !== v.size || head.size < v.size) {
-    out.push({ ...critical('head', 'head_mismatch', Math.min(v.headSize, head.size) + 1, `ledger_head claims size ${Math.min(v.headSize, head.size)}, the entries make ${v.size}`), details: { source: 'head', ...headFacts } });
+  const headBreak = (seq: number, message: string): FoundBreak => ({
+    ...critical('head', 'root_mismatch', seq, message),
+    // The same scope and identity as the verifier's root_mismatch (ledgerBreak): one break.
+    scope: 'ledger',
+    identity: 'moving:root_mismatch',
+    details: { source: 'head', message, ...headFacts },
+  });
+  if (head.size < v.size) {
+    out.push(headBreak(head.size + 1, `ledger_head claims size ${head.size}, the entries make ${v.size}`));
   } else if (head.size === v.size && (!head.chainHash.equals(v.chainHash) || (v.root !== null && !head.root.equals(v.root)))) {
-    out.push({ ...critical('head', 'head_mismatch', head.size, `ledger_head at size ${head.size} disagrees with the chain hash or root recomputed from the entries`), details: { source: 'head', ...headFacts } });
+    out.push(headBreak(head.size, `ledger_head at size ${head.size} disagrees with the chain hash or root recomputed from the entries`));
   }
-  if (v.frontier && v.size > 0) {
+  if (sweeping && v.frontier && v.size > 0) {
     const keys = perfectSubtrees(0, v.size);
     const stored = await ledger.store.readNodes(keys);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const hash = stored.get(nodeKeyString(key.level, key.index));
       if (hash && hash.equals(v.frontier[i]!)) continue;
-      const seq = key.index * 2 ** key.level + 1;
+      // Where the verifier would report it: the seq whose append completes the subtree.
+      const seq = (key.index + 1) * 2 ** key.level;
       const what = hash ? 'differs from' : 'is missing, it should hold';
       out.push({
         ...critical('tree', 'tree_mismatch', seq, `stored Merkle node level ${key.level} index ${key.index} ${what} the hash recomputed from the entries`),

@@ -33,10 +33,10 @@ import { equalBytes } from '../core/hash.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { NoteVerifier } from '../core/note.js';
 import { redact } from '../core/redact.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { CheckpointRecord, Ledger } from '../ledger/ledger.js';
+import type { SnapshotReader } from '../store/store.js';
 import { type RetryOptions } from './retry.js';
 import { sinkKey } from './sinks/sink-key.js';
-import { jsonColumn } from './schema.js';
 import { openSink } from './sinks/index.js';
 import type { Sink, SinkContents, SinkRecord } from './sinks/sink.js';
 import { WitnessSink, hasValidCosignature, witnessVerifiersFor } from './sinks/witness-sink.js';
@@ -78,6 +78,13 @@ export interface SinkSummary {
   latestAppendedAt: string | null;
 }
 
+/** A sink that cannot be read back by design (a write-only webhook): listed, never a finding. */
+export interface UncheckableSink {
+  sink: string;
+  kind: Sink['kind'];
+  reason: string;
+}
+
 export interface SinkVerifyReport {
   ok: boolean;
   /** Sink records checked (checkpoints-table rows not included). */
@@ -85,6 +92,8 @@ export interface SinkVerifyReport {
   /** Rows of the checkpoints table checked (0 when that check is off). */
   checkpointRows: number;
   sinks: SinkSummary[];
+  /** Sinks that were not checked because they cannot be read back by design (a webhook without GET). */
+  notCheckable: UncheckableSink[];
   findings: SinkFinding[];
 }
 
@@ -133,10 +142,22 @@ type Add = (f: Omit<SinkFinding, 'sink'>) => void;
 export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstSinksOptions): Promise<SinkVerifyReport> {
   const verifiers = logVerifiers(options.vkeys);
   const sinks = options.sinks.map((s) => openSink(s, { ...options.retry, ...(options.witnessKeys ? { witnessKeys: options.witnessKeys } : {}) }));
-  const head = await ledger.head();
-  const rows = await checkpointRows(ledger);
+  // One snapshot for everything read from the database (head, checkpoint rows, anchor_sinks, the
+  // entries), so appends and publishes running meanwhile cannot make the parts disagree.
+  return ledger.store.readSnapshot((snapshot) => verifyInSnapshot(ledger, snapshot, verifiers, sinks, options));
+}
+
+async function verifyInSnapshot(
+  ledger: Ledger,
+  snapshot: SnapshotReader,
+  verifiers: NoteVerifier[],
+  sinks: Sink[],
+  options: VerifyAgainstSinksOptions,
+): Promise<SinkVerifyReport> {
+  const head = await snapshot.readHead();
+  const rows = await ledger.checkpoints(snapshot);
   const origins = [...new Set([...verifiers.map((v) => v.name), ...rows.map((c) => c.origin)])];
-  const report: SinkVerifyReport = { ok: true, checked: 0, checkpointRows: 0, sinks: [], findings: [] };
+  const report: SinkVerifyReport = { ok: true, checked: 0, checkpointRows: 0, sinks: [], notCheckable: [], findings: [] };
   const adder = (name: string): Add => (f) => {
     // One finding per (sink, reason): the first, which names the earliest offending seq.
     if (!report.findings.some((x) => x.sink === name && x.reason === f.reason)) report.findings.push({ sink: name, ...f });
@@ -155,9 +176,15 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
       report.sinks.push({ sink: name, kind: sink.kind, records: 0, readable: false, latestSize: null, latestAppendedAt: null });
       continue;
     }
+    if (contents.uncheckable !== undefined) {
+      // Write-only by design: nothing it holds can be compared, and that is no sign of tampering.
+      report.notCheckable.push({ sink: name, kind: sink.kind, reason: contents.uncheckable });
+      report.sinks.push({ sink: name, kind: sink.kind, records: 0, readable: false, latestSize: null, latestAppendedAt: null });
+      continue;
+    }
     for (const p of contents.problems) add({ seq: p.seq, size: p.seq, reason: p.reason, message: p.message });
     if (!contents.readable) add({ seq: null, size: null, reason: 'sink_unreadable', message: `sink ${name} cannot be read back, so nothing it holds can be checked` });
-    await checkCompleteness(ledger, sink, contents, rows.length > 0 && options.allowNeverPublished !== true, add);
+    await checkCompleteness(snapshot, sink, contents, rows.length > 0 && options.allowNeverPublished !== true, add);
     const last = contents.records.at(-1);
     report.sinks.push({
       sink: name,
@@ -184,9 +211,14 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
   const openedRows = checkTable ? rows.map((row) => ({ row, verified: openRow(row, verifiers, adder(CHECKPOINTS_TABLE)) })) : [];
 
   const sizes = [...read.flatMap((r) => r.records.map((x) => x.verified?.size ?? -1)), ...openedRows.map((r) => r.verified?.size ?? -1)].filter((n) => n >= 0);
-  const recomputed = await recomputeStates(ledger, sizes.filter((n) => n <= head.size));
+  const recomputed = await recomputeStates(snapshot, sizes.filter((n) => n <= head.size));
   const states = new Map(recomputed.states.map((s) => [s.size, s]));
-  const compare = (verified: Verified, chainHashHex: string | null): Mismatch => mismatchAt(verified, chainHashHex, head.size, states, recomputed.missingSeq);
+  // A sink read after the snapshot was taken may hold a checkpoint issued since, larger than the
+  // snapshot's head. The ledger only grows: if it has reached that size now, the checkpoint is
+  // newer than this pass (the next one checks it); if it has not, the ledger was cut off.
+  const beyond = sizes.some((n) => n > head.size) ? (await ledger.head()).size : head.size;
+  const compare = (verified: Verified, chainHashHex: string | null): Mismatch =>
+    verified.size > head.size && verified.size <= beyond ? null : mismatchAt(verified, chainHashHex, head.size, states, recomputed.missingSeq);
 
   const seenRoots = new Map<number, { root: Buffer; sink: string }>();
   for (const { name, records } of read) {
@@ -226,7 +258,7 @@ export async function verifyAgainstSinks(ledger: Ledger, options: VerifyAgainstS
         continue;
       }
       lastMatching = Math.max(lastMatching, verified.size);
-      if (verified.size > 0 && !equalBytes(row.chainHash, states.get(verified.size)!.chainHash)) {
+      if (verified.size > 0 && verified.size <= head.size && !equalBytes(row.chainHash, states.get(verified.size)!.chainHash)) {
         add({ seq: verified.size, size: verified.size, reason: 'checkpoint_edited', message: `${label} (size ${verified.size}): its chain_hash column differs from the chain hash recomputed at that size` });
       }
       for (const c of row.cosignatures) {
@@ -259,7 +291,9 @@ export async function verifyCheckpointsTable(
  * chain from genesis, leaves with the RFC 6962 compact range. Reads no stored hash it depends on.
  * Sizes past the entries present are left out (a gap stops the pass; missingSeq names it).
  */
-export async function recomputeStates(ledger: Ledger, sizes: readonly number[]): Promise<RecomputedStates> {
+export async function recomputeStates(source: Ledger | SnapshotReader, sizes: readonly number[]): Promise<RecomputedStates> {
+  // The entries of one pass come from one snapshot: a live ledger moves between two batches.
+  if ('store' in source) return source.store.readSnapshot((snapshot) => recomputeStates(snapshot, sizes));
   const wanted = [...new Set(sizes)].filter((n) => Number.isSafeInteger(n) && n >= 0).sort((a, b) => a - b);
   const states: LedgerState[] = [];
   const range = new CompactRange();
@@ -269,7 +303,7 @@ export async function recomputeStates(ledger: Ledger, sizes: readonly number[]):
   const last = wanted.at(-1) ?? 0;
   let missingSeq: number | null = null;
   if (next < wanted.length) {
-    outer: for await (const batch of ledger.store.entryBatches(1, last)) {
+    outer: for await (const batch of source.entryBatches(1, last)) {
       for (const row of batch) {
         if (row.seq !== range.size + 1) {
           missingSeq = range.size + 1;
@@ -325,9 +359,9 @@ function mismatchFinding(m: NonNullable<Mismatch>, v: Verified, label: string, l
  * A sink must still hold what anchor_sinks says it acknowledged; an empty or missing sink that
  * never acknowledged anything is a finding too when checkpoints exist (`strictEmpty`).
  */
-async function checkCompleteness(ledger: Ledger, sink: Sink, contents: SinkContents, strictEmpty: boolean, add: Add): Promise<void> {
+async function checkCompleteness(snapshot: SnapshotReader, sink: Sink, contents: SinkContents, strictEmpty: boolean, add: Add): Promise<void> {
   if (!contents.readable) return;
-  const acknowledged = await acknowledgedCheckpoint(ledger, sinkKey(sink.spec));
+  const acknowledged = await acknowledgedCheckpoint(snapshot, sinkKey(sink.spec));
   const what = contents.absent ? 'does not exist' : 'holds no checkpoint';
   if (contents.records.length === 0) {
     if (acknowledged) {
@@ -355,9 +389,9 @@ async function checkCompleteness(ledger: Ledger, sink: Sink, contents: SinkConte
 }
 
 /** The checkpoint last acknowledged by a sink, from anchor_sinks (null when none, or no anchoring tables yet). */
-async function acknowledgedCheckpoint(ledger: Ledger, spec: string): Promise<{ size: number; note: string } | null> {
+async function acknowledgedCheckpoint(snapshot: SnapshotReader, spec: string): Promise<{ size: number; note: string } | null> {
   try {
-    const rows = await ledger.store.query<{ size: number; note: string }>(
+    const rows = await snapshot.query<{ size: number; note: string }>(
       'SELECT c.size AS size, c.note AS note FROM anchor_sinks s JOIN checkpoints c ON c.id = s.last_checkpoint_id WHERE s.sink = ? AND s.last_published_at IS NOT NULL',
       [spec],
     );
@@ -368,32 +402,7 @@ async function acknowledgedCheckpoint(ledger: Ledger, spec: string): Promise<{ s
   }
 }
 
-interface CheckpointRow {
-  id: number;
-  origin: string;
-  size: number;
-  root: Buffer;
-  chainHash: Buffer;
-  note: string;
-  cosignatures: Array<{ sink: string; line: string }>;
-}
-
-async function checkpointRows(ledger: Ledger): Promise<CheckpointRow[]> {
-  const rows = await ledger.store.query<{ id: number; origin: string; size: number; root: Buffer; chain_hash: Buffer; note: string; cosignatures: unknown }>(
-    'SELECT id, origin, size, root, chain_hash, note, cosignatures FROM checkpoints ORDER BY id',
-  );
-  return rows.map((r) => ({
-    id: Number(r.id),
-    origin: r.origin,
-    size: Number(r.size),
-    root: r.root,
-    chainHash: r.chain_hash,
-    note: r.note,
-    cosignatures: jsonColumn<Array<{ sink: string; line: string }>>(r.cosignatures, []).filter((c) => typeof c?.sink === 'string' && typeof c?.line === 'string'),
-  }));
-}
-
-function openRow(row: CheckpointRow, verifiers: readonly NoteVerifier[], add: Add): Verified | null {
+function openRow(row: CheckpointRecord, verifiers: readonly NoteVerifier[], add: Add): Verified | null {
   const label = `checkpoint id ${row.id} (size column ${row.size})`;
   let verified: Verified;
   try {

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { decodeBase64 } from '../core/base64.js';
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { cosign, type CosignatureSigner } from '../core/cosignature.js';
-import { isSealtrailError } from '../core/errors.js';
+import { isSealtrailError, SealtrailError } from '../core/errors.js';
 import { equalBytes } from '../core/hash.js';
 import { verifyConsistency } from '../core/merkle.js';
 import { NoteVerifier, openNote, parseNote } from '../core/note.js';
@@ -57,16 +57,7 @@ export class Witness {
       this.logs.set(verifier.name, [...(this.logs.get(verifier.name) ?? []), verifier]);
     }
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
-    this.db = new Database(options.statePath);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS witness_state (
-      origin     TEXT PRIMARY KEY,
-      size       INTEGER NOT NULL,
-      root       BLOB NOT NULL,
-      note       TEXT NOT NULL,
-      updated_at TEXT NOT NULL
-    )`);
+    this.db = openState(options.statePath);
   }
 
   /** Handles an add-checkpoint request body; never throws for bad input. */
@@ -125,6 +116,48 @@ export class Witness {
   }
 }
 
+const STATE_COLUMNS = ['origin', 'size', 'root', 'note', 'updated_at'];
+
+/**
+ * Opens (or creates) the state file. A file that is not a witness state — garbage, another
+ * program's database, a path that cannot be opened — is witness_state_invalid naming the path,
+ * and is left as it was: the witness must not start on a state it cannot trust, and must not
+ * "repair" someone else's file.
+ */
+function openState(path: string): Database.Database {
+  const invalid = (reason: string, why: string, cause?: unknown) =>
+    new SealtrailError('witness_state_invalid', `witness state ${path} ${why}`, { details: { path, reason }, ...(cause === undefined ? {} : { cause }) });
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw invalid('cannot_open', `cannot be opened or created (${(err as { code?: string }).code ?? 'error'})`, err);
+  }
+  try {
+    // The first read of the header: a file that is not SQLite fails here (SQLITE_NOTADB).
+    const columns = (db.pragma('table_info(witness_state)') as Array<{ name: string }>).map((c) => c.name);
+    if (columns.length > 0 && STATE_COLUMNS.some((c) => !columns.includes(c))) {
+      throw invalid('wrong_schema', `has a witness_state table with other columns (${columns.join(', ')})`);
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`CREATE TABLE IF NOT EXISTS witness_state (
+      origin     TEXT PRIMARY KEY,
+      size       INTEGER NOT NULL,
+      root       BLOB NOT NULL,
+      note       TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    )`);
+    return db;
+  } catch (err) {
+    db.close();
+    if (err instanceof SealtrailError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw invalid('not_a_database', 'is not an SQLite database (garbage or another kind of file)', err);
+    throw invalid('cannot_open', `cannot be used (${code ?? 'error'})`, err);
+  }
+}
+
 function text(status: number, message: string): WitnessResponse {
   return { status, contentType: 'text/plain; charset=utf-8', body: `${message}\n` };
 }
@@ -166,14 +199,16 @@ export async function startWitnessServer(witness: Witness, options: { host?: str
     });
   });
   server.keepAliveTimeout = 5_000;
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 0;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+    server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `http://${shown}:${address.port}`,
     server,
     close: () =>
       new Promise<void>((resolve) => {
@@ -181,6 +216,18 @@ export async function startWitnessServer(witness: Witness, options: { host?: str
         server.closeAllConnections();
       }),
   };
+}
+
+/** Why a server could not listen, as a coded error naming the address (never `internal`). */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const details = { host, port, reason: err.code };
+  if (err.code === 'EADDRINUSE') return new SealtrailError('address_in_use', `cannot listen on ${where}: another process already listens there`, { cause: err, details });
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+    return new SealtrailError('invalid_argument', `cannot listen on ${where}: ${host} is not an address of this machine`, { cause: err, details });
+  }
+  if (err.code === 'EACCES') return new SealtrailError('invalid_argument', `cannot listen on ${where}: permission denied (a privileged port?)`, { cause: err, details });
+  return err;
 }
 
 async function handle(witness: Witness, req: IncomingMessage, res: ServerResponse): Promise<void> {

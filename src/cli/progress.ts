@@ -36,7 +36,10 @@ export function createProgress(options: ProgressOptions): Progress {
 
   const draw = (): void => {
     const elapsed = Math.max(now() - started, 1) / 1000;
-    const line = renderProgressLine({ label, count, total, elapsedSeconds: elapsed, columns: stream.columns ?? 80 });
+    // A terminal that reports no size (columns 0 or undefined: a pty nobody sized, some CI
+    // consoles) gets 80; fitting to 0 columns would draw an empty line and hide the progress.
+    const columns = stream.columns !== undefined && stream.columns > 0 ? stream.columns : 80;
+    const line = renderProgressLine({ label, count, total, elapsedSeconds: elapsed, columns });
     // \r returns to column 0; \x1b[K clears what a longer previous line left behind.
     stream.write(`\r${line}\x1b[K`);
   };

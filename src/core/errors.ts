@@ -47,6 +47,9 @@ export const ERROR_CATALOGUE = {
   sink_failed: { exit: 2, http: 502 },
   witness_conflict: { exit: 1, http: 409 },
   alert_table_failed: { exit: 2, http: 502 },
+  witness_state_invalid: { exit: 2, http: 500 },
+  // servers
+  address_in_use: { exit: 2, http: 500 },
   // task audit
   spool_failed: { exit: 2, http: 500 },
   // files shared between processes

@@ -9,7 +9,7 @@ import type { NoteSigner } from '../core/note.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { assertMigrated, loadMigrations, migrate } from '../store/migrate.js';
 import { openStore } from '../store/open-store.js';
-import type { EntryRow, HeadRow, Store, Tx } from '../store/store.js';
+import type { EntryRow, HeadRow, Queryable, Store, Tx } from '../store/store.js';
 import { isoFromMicros } from '../core/timestamps.js';
 import { Appender, type AppendedEntry } from './appender.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, prepareEvent, type EventInput } from './prepare-event.js';
@@ -68,6 +68,25 @@ export interface CheckpointRecord {
   chainHash: Buffer;
   note: string;
   createdAt: string;
+  /** Witness cosignature lines stored with it, by the (redacted) sink that returned them. */
+  cosignatures: Array<{ sink: string; line: string }>;
+}
+
+/**
+ * The `cosignatures` column (JSONB on PostgreSQL, JSON text on SQLite) as a list; anything that
+ * is not a list of {sink, line} strings is left out (verifying a cosignature is the reader's job).
+ */
+function cosignatureList(value: unknown): Array<{ sink: string; line: string }> {
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return [];
+    }
+  }
+  if (!Array.isArray(parsed)) return [];
+  return parsed.filter((c): c is { sink: string; line: string } => typeof (c as { sink?: unknown })?.sink === 'string' && typeof (c as { line?: unknown })?.line === 'string');
 }
 
 const LEDGER_MIGRATIONS = new URL('./migrations/', import.meta.url);
@@ -258,7 +277,7 @@ export class Ledger {
         'INSERT INTO checkpoints (origin, size, root, chain_hash, note, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id',
         [origin, head.size, head.root, head.chainHash, note, createdAt],
       );
-      return { id: Number(rows[0]!.id), origin, size: head.size, root: head.root, chainHash: head.chainHash, note, createdAt };
+      return { id: Number(rows[0]!.id), origin, size: head.size, root: head.root, chainHash: head.chainHash, note, createdAt, cosignatures: [] };
     });
   }
 
@@ -272,10 +291,13 @@ export class Ledger {
     return { size, root: await this.rootAt(size), chainHash: last.chainHash };
   }
 
-  /** Checkpoints this ledger issued, oldest first. */
-  async checkpoints(): Promise<CheckpointRecord[]> {
-    const rows = await this.store.query<{ id: number; origin: string; size: number; root: Buffer; chain_hash: Buffer; note: string; created_at: unknown }>(
-      'SELECT id, origin, size, root, chain_hash, note, created_at FROM checkpoints ORDER BY id',
+  /**
+   * Checkpoints this ledger issued, oldest first, with the witness cosignatures stored for each.
+   * `from` reads them through another reader, e.g. a snapshot that also streams the entries.
+   */
+  async checkpoints(from: Pick<Queryable, 'query'> = this.store): Promise<CheckpointRecord[]> {
+    const rows = await from.query<{ id: number; origin: string; size: number; root: Buffer; chain_hash: Buffer; note: string; created_at: unknown; cosignatures: unknown }>(
+      'SELECT id, origin, size, root, chain_hash, note, created_at, cosignatures FROM checkpoints ORDER BY id',
     );
     return rows.map((r) => ({
       id: Number(r.id),
@@ -285,6 +307,7 @@ export class Ledger {
       chainHash: r.chain_hash,
       note: r.note,
       createdAt: r.created_at instanceof Date ? r.created_at.toISOString() : String(r.created_at),
+      cosignatures: cosignatureList(r.cosignatures),
     }));
   }
 

@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateCosignerKey, CosignatureSigner } from '../../src/core/cosignature.js';
 import { generateSignerKey, NoteSigner } from '../../src/core/note.js';
-import { openLedger, type Ledger } from '../../src/ledger/ledger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import { Witness, startWitnessServer, type RunningWitness } from '../../src/anchor/witness-server.js';
 import { tempDir } from '../helpers/databases.js';
+import { appendSeeded, seededLedger as seedLedger } from '../helpers/ledgers.js';
 
 export const FAST_RETRY = { attempts: 2, baseDelayMs: 10, timeoutMs: 5_000 };
 
@@ -23,14 +24,15 @@ export function logKeys(origin = 'example.com/audit'): LogKeys {
   return { origin, signerKey, verifierKey, signer: NoteSigner.fromKey(signerKey) };
 }
 
-export async function seededLedger(url: string, count: number, prefix = 'e'): Promise<Ledger> {
-  const ledger = await openLedger({ url });
-  await appendEvents(ledger, count, prefix);
-  return ledger;
+/** Anchoring's events: logins and deploys by three users, pks `<prefix><n>`. */
+const anchorEvent = (prefix: string) => (i: number) => ({ kind: i % 2 ? 'deploy' : 'login', pk: `${prefix}${i + 1}`, payload: { n: i + 1, user: `u${i % 3}` } });
+
+export function seededLedger(url: string, count: number, prefix = 'e'): Promise<Ledger> {
+  return seedLedger(url, count, anchorEvent(prefix));
 }
 
-export async function appendEvents(ledger: Ledger, count: number, prefix: string): Promise<void> {
-  await ledger.appendBatch(Array.from({ length: count }, (_, i) => ({ kind: i % 2 ? 'deploy' : 'login', pk: `${prefix}${i + 1}`, payload: { n: i + 1, user: `u${i % 3}` } })));
+export function appendEvents(ledger: Ledger, count: number, prefix: string): Promise<void> {
+  return appendSeeded(ledger, count, anchorEvent(prefix));
 }
 
 export function gitRepo(): string {

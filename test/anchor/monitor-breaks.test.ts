@@ -124,6 +124,43 @@ for (const backend of BACKENDS) {
       assert.equal(again.alerts.length, 0, 'one alert: the alert itself was not chained onto the forged head');
     });
 
+    it('reports a bad head row with the verifier\'s reason, and a head broken after the verify and then by the verify is one alert', async () => {
+      const ledger = await ledgerOf(await backend.freshUrl(), 9);
+      const options = monitorOptions(ledger);
+      assert.equal((await runMonitorCycle(options)).ok, true);
+      // The head row is forged right after the cycle's verification (a real UPDATE on the real
+      // database), so only the monitor's re-read of the head can see it in this cycle.
+      const forgeAfterVerify = new Proxy(ledger, {
+        get(target, prop) {
+          if (prop === 'verify') {
+            return async (...args: Parameters<Ledger['verify']>) => {
+              const report = await target.verify(...args);
+              await target.store.run('UPDATE ledger_head SET chain_hash = ? WHERE id = 1', [Buffer.alloc(32, 7)]);
+              return report;
+            };
+          }
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const raced = await runMonitorCycle({ ...options, ledger: forgeAfterVerify });
+      assert.equal(raced.ok, false);
+      assert.deepEqual(
+        raced.breaks.map((b) => [b.source, b.reason]),
+        [['head', 'root_mismatch']],
+      );
+      assert.equal(raced.alerts.length, 1);
+      const verified = await ledger.verify();
+      assert.equal(verified.divergence?.reason, 'root_mismatch', 'the verifier names the same break the same way');
+      const next = await runMonitorCycle(options);
+      assert.deepEqual(
+        next.breaks.map((b) => [b.source, b.reason]),
+        [['ledger', 'root_mismatch']],
+      );
+      assert.equal(next.alerts.length, 0, 'the same break, found by the verifier this time, stays quiet');
+      assert.equal((await listAlerts(ledger)).length, 1);
+    });
+
     it('raises an alert for missing Merkle tree data and does not crash appending the alert', async () => {
       const ledger = await ledgerOf(await backend.freshUrl(), 10);
       const options = monitorOptions(ledger);

@@ -4,31 +4,18 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../../src/cli/config.js';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
 import { tempDir } from '../helpers/databases.js';
+import { sealtrail as run } from '../helpers/cli.js';
 import { appendEvents } from './helpers.js';
 
-const mainTs = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const tsxLoader = import.meta.resolve('tsx');
-
-function sealtrail(cwd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], { cwd, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** The real CLI in a child process, in `cwd`, with PATH as its only environment. */
+const sealtrail = (cwd: string, args: string[]) => run(args, { cwd });
 
 function configIn(dir: string, monitor: unknown) {
   writeFileSync(join(dir, 'sealtrail.config.json'), JSON.stringify({ monitor }));

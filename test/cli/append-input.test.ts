@@ -5,47 +5,17 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
+import { jsonLines, sealtrail as runSealtrail } from '../helpers/cli.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
-const mainTs = join(repo, 'src', 'cli', 'main.ts');
-const tsxLoader = import.meta.resolve('tsx');
+/** The real CLI in a child process (fresh temp cwd, PATH only); `stdin` bytes are piped in. */
+const sealtrail = (args: string[], stdin?: Buffer) => runSealtrail(args, stdin === undefined ? {} : { input: stdin });
 
-interface RunResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sealtrail(args: string[], stdin?: Buffer): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], {
-      cwd: tempDir(),
-      env: { PATH: process.env['PATH'] ?? '' },
-      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    if (stdin !== undefined) child.stdin!.end(stdin);
-  });
-}
-
-function jsonDocs(text: string): Array<{ seq?: number; error?: { code: string; message: string; details?: Record<string, unknown> } }> {
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { seq?: number });
-}
+const jsonDocs = (text: string) => jsonLines<{ seq?: number; error?: { code: string; message: string; details?: Record<string, unknown> } }>(text);
 
 async function ledgerState(url: string): Promise<{ size: number; payloads: Array<string | null>; pks: string[] }> {
   const ledger = await openLedger({ url });

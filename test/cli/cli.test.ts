@@ -1,39 +1,16 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sealtrail as run, type RunResult } from '../helpers/cli.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const mainTs = join(repo, 'src', 'cli', 'main.ts');
-// An absolute loader URL: `--import tsx` would be resolved from the child's (temporary) cwd.
-const tsxLoader = import.meta.resolve('tsx');
 const packageVersion = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface RunResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the real CLI in a child process, in `cwd`, with only the environment given (plus PATH). */
-function sealtrail(cwd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], {
-      cwd,
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const sealtrail = (cwd: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> => run(args, { cwd, env });
 
 function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '');

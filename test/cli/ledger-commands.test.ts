@@ -3,25 +3,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/program.js';
 import { generateSignerKey } from '../../src/core/note.js';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
-
-async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
-  return { status, stdout, stderr };
-}
-
-function jsonLines(text: string): unknown[] {
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l));
-}
+import { cli, jsonLines } from '../helpers/cli.js';
 
 for (const backend of BACKENDS) {
   describe(`ledger commands on ${backend.name}`, () => {

@@ -3,42 +3,16 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { stdinPayloadHint } from '../../src/cli/commands/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
-
-const repo = fileURLToPath(new URL('../../', import.meta.url));
-const mainTs = join(repo, 'src', 'cli', 'main.ts');
-const tsxLoader = import.meta.resolve('tsx');
-
-interface RunResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { errorCode as errorCodeOf, sealtrail as run, type RunResult } from '../helpers/cli.js';
 
 /** Runs the real CLI in `cwd` with only the environment given (plus PATH); `input` goes to stdin. */
-function sealtrail(cwd: string, args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], {
-      cwd,
-      env: { PATH: process.env['PATH'] ?? '', ...options.env },
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    if (options.input !== undefined) child.stdin!.end(options.input);
-  });
-}
+const sealtrail = (cwd: string, args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<RunResult> => run(args, { cwd, ...options });
 
 const roots: string[] = [];
 function scratch(): string {
@@ -50,13 +24,7 @@ after(() => {
   for (const dir of roots) rmSync(dir, { recursive: true, force: true });
 });
 
-function errorCode(result: RunResult): string | undefined {
-  const doc = result.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{"error"'))
-    .map((l) => JSON.parse(l) as { error: { code: string } })[0];
-  return doc?.error.code;
-}
+const errorCode = (result: RunResult): string | undefined => errorCodeOf(result.stdout);
 
 describe('sealtrail demo --dir', { concurrency: 2 }, () => {
   it('refuses a non-empty directory it did not make, and deletes nothing in it', async () => {

@@ -38,6 +38,15 @@ describe('createProgress', () => {
     assert.equal(stream.writes.at(-1), '\n');
     assert.equal(stream.writes.filter((w) => w === '\n').length, 1);
   });
+
+  it('draws at 80 columns on a terminal that reports its width as 0 (an unsized pty), not an empty line', () => {
+    const stream = { ...fakeStream(true), columns: 0 };
+    const progress = createProgress({ label: 'scan', stream, now: () => 1000 });
+    progress.tick(1234);
+    progress.done();
+    assert.match(stream.writes[0] ?? '', /^\rscan 1,234 [\d,]+\/s/);
+    assert.ok(stream.writes[0]!.endsWith('\u001b[K'));
+  });
 });
 
 describe('renderProgressLine', () => {

@@ -10,10 +10,11 @@ import { chainHash } from '../../src/core/chain.js';
 import { isSealtrailError, type ErrorCode } from '../../src/core/errors.js';
 import { verifyInclusion } from '../../src/core/merkle.js';
 import { installCapture, watchTable } from '../../src/capture/capture.js';
-import { runCli } from '../../src/cli/program.js';
-import { openLedger, type Ledger } from '../../src/ledger/ledger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import { REDACTION_EVENT_KIND } from '../../src/ledger/redaction.js';
 import { BACKENDS } from '../helpers/databases.js';
+import { cli } from '../helpers/cli.js';
+import { seededLedger } from '../helpers/ledgers.js';
 
 interface RawRow {
   seq: number;
@@ -48,20 +49,10 @@ async function snapshot(ledger: Ledger) {
   return { rows: await rawRows(ledger), entries, nodes: nodes.map((n) => `${n.level}/${n.idx}/${(n.hash as Buffer).toString('hex')}`), head: await ledger.head() };
 }
 
-async function seeded(url: string, n = 9): Promise<Ledger> {
-  const ledger = await openLedger({ url });
-  await ledger.appendBatch(Array.from({ length: n }, (_, i) => ({ kind: 'person', pk: `p${i + 1}`, payload: { name: `Person ${i + 1}`, email: `p${i + 1}@example.com` } })));
-  return ledger;
-}
+const person = (i: number) => ({ kind: 'person', pk: `p${i + 1}`, payload: { name: `Person ${i + 1}`, email: `p${i + 1}@example.com` } });
+const seeded = (url: string, n = 9): Promise<Ledger> => seededLedger(url, n, person);
 
 const isCode = (code: ErrorCode) => (e: unknown) => isSealtrailError(e, code);
-
-async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
-  return { status, stdout, stderr };
-}
 
 for (const backend of BACKENDS) {
   describe(`redaction on ${backend.name}`, () => {

@@ -13,14 +13,11 @@ import { generateSignerKey, NoteSigner, NoteVerifier } from '../../src/core/note
 import type { DivergenceReason, VerifyReport } from '../../src/ledger/verifier.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { redactForTest } from '../helpers/redaction.js';
+import { seededLedger } from '../helpers/ledgers.js';
 
 const SIZE = 12;
 
-async function seeded(url: string): Promise<Ledger> {
-  const ledger = await openLedger({ url });
-  await ledger.appendBatch(Array.from({ length: SIZE }, (_, i) => ({ kind: i % 2 ? 'deploy' : 'login', pk: `e${i + 1}`, payload: { n: i + 1, user: `u${i % 3}` } })));
-  return ledger;
-}
+const seeded = (url: string): Promise<Ledger> => seededLedger(url, SIZE, (i) => ({ kind: i % 2 ? 'deploy' : 'login', pk: `e${i + 1}`, payload: { n: i + 1, user: `u${i % 3}` } }));
 
 type Expected = { seq: number; reason: DivergenceReason } | null;
 

@@ -14,30 +14,17 @@ import { GENESIS_HASH } from '../../src/core/chain.js';
 import { NoteSigner, NoteVerifier, generateSignerKey, parseNote } from '../../src/core/note.js';
 import { formatTlogProof, parseTlogProof } from '../../src/core/tlog-proof.js';
 import { Witness } from '../../src/anchor/witness-server.js';
-import { runCli } from '../../src/cli/program.js';
-import { openLedger, type Ledger } from '../../src/ledger/ledger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
 import { parseTrustedState } from '../../src/ledger/trusted-state.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
+import { cli, errorCode } from '../helpers/cli.js';
+import { seededLedger } from '../helpers/ledgers.js';
 
 const isCode = (code: ErrorCode) => (e: unknown) => isSealtrailError(e, code);
 
-async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
-  return { status, stdout, stderr };
-}
 
-function errorCode(stdout: string): string {
-  return (JSON.parse(stdout) as { error: { code: string } }).error.code;
-}
-
-async function seeded(url: string, n: number): Promise<Ledger> {
-  const ledger = await openLedger({ url });
-  if (n > 0) await ledger.appendBatch(Array.from({ length: n }, (_, i) => ({ kind: 'e', pk: String(i + 1), payload: { i } })));
-  return ledger;
-}
+const seeded = (url: string, n: number): Promise<Ledger> => seededLedger(url, n);
 
 for (const backend of BACKENDS) {
   describe(`trusted inputs on ${backend.name}`, () => {

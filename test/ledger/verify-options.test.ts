@@ -7,19 +7,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/program.js';
 import { encodeBase64 } from '../../src/core/base64.js';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { openLedger, headToJson, type Head } from '../../src/ledger/ledger.js';
 import type { VerifyOptions } from '../../src/ledger/verifier.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
-
-async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
-  return { status, stdout, stderr };
-}
+import { cli } from '../helpers/cli.js';
 
 for (const backend of BACKENDS) {
   describe(`verify options on ${backend.name}`, () => {

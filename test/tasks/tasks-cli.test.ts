@@ -1,21 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../../src/cli/program.js';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { TaskArtifactService } from '../../src/tasks/task-artifact-service.js';
 import { TaskAuditService } from '../../src/tasks/task-audit-service.js';
 import { BACKENDS } from '../helpers/databases.js';
-
-async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const status = await runCli(args, {
-    env: {},
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-  });
-  return { status, stdout, stderr };
-}
+import { cli } from '../helpers/cli.js';
 
 for (const backend of BACKENDS) {
   describe(`sealtrail tasks on ${backend.name}`, () => {

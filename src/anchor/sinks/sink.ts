@@ -60,12 +60,19 @@ export interface SinkContents {
   records: SinkRecord[];
   problems: SinkProblem[];
   /**
-   * False when the sink cannot be read back at all (a webhook without GET, a witness without the
-   * read endpoint, an I/O error). verifyAgainstSinks reports such a sink as `sink_unreadable`.
+   * False when the sink cannot be read back at all (a witness without the read endpoint, an I/O
+   * error). verifyAgainstSinks reports such a sink as `sink_unreadable` unless `uncheckable` says
+   * it is write-only by design.
    */
   readable: boolean;
   /** True when the sink's storage does not exist at all (no file yet); its records are then empty. */
   absent?: boolean;
+  /**
+   * Set (to why) when the sink cannot be read back by design — a write-only webhook — as opposed
+   * to a sink that should be readable and is not. verifyAgainstSinks lists it as not checkable,
+   * never as a finding.
+   */
+  uncheckable?: string;
 }
 
 export interface ReadContext {

@@ -1,7 +1,9 @@
 /**
  * `webhook:<url>`: POSTs each checkpoint as JSON; a 2xx answer means the receiver has it.
- * Reading back: a GET on the same URL returns the records it received (a JSON array, or JSON
- * Lines); a receiver that does not answer 200 is unreadable, which verification reports as a finding.
+ * Reading back: a receiver MAY answer a GET on the same URL with the records it received (a JSON
+ * array, or JSON Lines), which verification then checks like any log. A webhook is write-only by
+ * design, though: one that does not answer the GET with 200 (no such endpoint, down, refusing) is
+ * listed as not checkable, never a finding. What it returns when it does answer is checked.
  */
 import { SealtrailError } from '../../core/errors.js';
 import { redact } from '../../core/redact.js';
@@ -48,14 +50,10 @@ export class WebhookSink implements Sink {
     try {
       res = await httpRequest(this.url, { method: 'GET', headers: { accept: 'application/json' } }, this.options);
     } catch (err) {
-      return { records: [], readable: false, problems: [{ seq: null, reason: 'sink_unreadable', message: (err as Error).message }] };
+      return { records: [], readable: false, problems: [], uncheckable: `a write-only webhook: the GET to read it back failed (${redact((err as Error).message)})` };
     }
     if (res.status !== 200) {
-      return {
-        records: [],
-        readable: false,
-        problems: [{ seq: null, reason: 'sink_unreadable', message: `webhook ${redact(this.url)} answered ${res.status} to GET: it cannot be read back, so nothing it holds can be checked` }],
-      };
+      return { records: [], readable: false, problems: [], uncheckable: `a write-only webhook: it answered ${res.status} to the GET that would read it back` };
     }
     const contents: SinkContents = { records: [], problems: [], readable: true };
     const trimmed = res.text.trim();

@@ -9,6 +9,7 @@ import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import { taskScanTargets } from '../../tasks/scan-targets.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
+import { printable } from '../output.js';
 
 async function withLedger<T>(ctx: CommandContext, fn: (ledger: Ledger) => Promise<T>): Promise<T> {
   const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes, migrate: false });
@@ -43,15 +44,15 @@ export function register(program: Command, withContext: WithContext): void {
           // --if-exists: a table that does not exist (yet) is reported, not a failure.
           const missing = opts.ifExists ? failed.filter((f) => f.error.code === 'table_not_found').map((f) => f.table) : [];
           const errors = failed.filter((f) => !missing.includes(f.table));
-          for (const f of errors) ctx.out.note(`sealtrail: ${f.table}: ${f.error.message} [${f.error.code}]`);
+          for (const f of errors) ctx.out.note(`sealtrail: ${printable(f.table)}: ${printable(f.error.message)} [${f.error.code}]`);
           ctx.out.result(
             () =>
               [
                 ...watched.map((w) => {
                   const versions = [w.updates ? 'updates' : '', w.deletes ? 'deletes' : ''].filter((x) => x !== '').join(' and ');
-                  return `watching ${w.table} (${w.mode}, key ${w.pkColumns.join(', ')}, kind ${w.kind}${versions ? `, ${versions} as versions` : ''})`;
+                  return `watching ${printable(w.table)} (${w.mode}, key ${w.pkColumns.map((c) => printable(c)).join(', ')}, kind ${printable(w.kind)}${versions ? `, ${versions} as versions` : ''})`;
                 }),
-                ...missing.map((t) => `not watching ${t}: no such table`),
+                ...missing.map((t) => `not watching ${printable(t)}: no such table`),
               ].join('\n'),
             { watched, ...(opts.ifExists ? { missing } : {}), failed: errors.map((f) => ({ table: f.table, error: f.error.toJSON() })) },
           );
@@ -69,7 +70,7 @@ export function register(program: Command, withContext: WithContext): void {
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const table = args[0]!;
           const was = await unwatchTable(ledger.store, table);
-          ctx.out.result(was ? `no longer watching ${table}` : `${table} was not watched`, { table, unwatched: was });
+          ctx.out.result(was ? `no longer watching ${printable(table)}` : `${printable(table)} was not watched`, { table, unwatched: was });
           return 0;
         }),
       ),
@@ -129,7 +130,7 @@ export function register(program: Command, withContext: WithContext): void {
               if (table !== current) {
                 progress?.done();
                 current = table;
-                progress = createProgress({ label: `backfill ${table}`, total });
+                progress = createProgress({ label: `backfill ${printable(table)}`, total });
                 progress.tick(done);
               } else {
                 progress?.tick(done - lastDone);
@@ -138,7 +139,7 @@ export function register(program: Command, withContext: WithContext): void {
             },
           });
           (progress as ReturnType<typeof createProgress> | null)?.done();
-          ctx.out.result(() => results.map((r) => `${r.table}: ${r.chained} chained, ${r.rows - r.chained} already chained`).join('\n'), { tables: results });
+          ctx.out.result(() => results.map((r) => `${printable(r.table)}: ${r.chained} chained, ${r.rows - r.chained} already chained`).join('\n'), { tables: results });
           return 0;
         }),
       ),
@@ -165,7 +166,7 @@ export function register(program: Command, withContext: WithContext): void {
                 progress?.done();
                 current = kind;
                 last = 0;
-                progress = createProgress({ label: `scan ${kind}` });
+                progress = createProgress({ label: `scan ${printable(kind)}` });
               }
               progress!.tick(rows - last);
               last = rows;
@@ -173,19 +174,25 @@ export function register(program: Command, withContext: WithContext): void {
           });
           (progress as ReturnType<typeof createProgress> | null)?.done();
           const unexplained = report.ddlEvidence.filter((e) => !e.by_sealtrail || e.weakens_capture);
+          // Every name below comes from the database (table names, pks, roles, DDL text): escaped,
+          // so a pk holding "\nscan: ok" or terminal escapes cannot forge or repaint a line.
+          const show = (value: unknown) => printable(String(value));
           const describe = (p: Record<string, unknown>) =>
-            [p.command_tag ?? p.operation, p.object_identity ?? p.table, p.role === undefined ? '' : `by ${String(p.role)}`].filter((x) => x !== undefined && x !== '').map(String).join(' ');
+            [p.command_tag ?? p.operation, p.object_identity ?? p.table, p.role === undefined ? '' : `by ${show(p.role)}`]
+              .filter((x) => x !== undefined && x !== '')
+              .map(show)
+              .join(' ');
           ctx.out.result(
             () =>
               [
-                ...report.tables.map((t) => `${t.kind}: ${t.rows} rows, ${t.chained} chained`),
+                ...report.tables.map((t) => `${show(t.kind)}: ${t.rows} rows, ${t.chained} chained`),
                 ...report.findings.map(
-                  (f) => `${f.type}: ${f.event_kind} ${f.event_pk}${f.reason === undefined ? '' : ` [${f.reason}]`}${f.seq === null ? '' : ` (seq ${f.seq})`}`,
+                  (f) => `${show(f.type)}: ${show(f.event_kind)} ${show(f.event_pk)}${f.reason === undefined ? '' : ` [${show(f.reason)}]`}${f.seq === null ? '' : ` (seq ${f.seq})`}`,
                 ),
                 ...unexplained.map((e) =>
                   e.weakens_capture
-                    ? `capture weakened: seq ${e.seq} ${e.event_kind} ${String(e.payload.kind)} (${String(e.payload.table)}) by ${String(e.payload.role)}`
-                    : `ddl evidence: seq ${e.seq} ${e.event_kind} ${describe(e.payload)}`,
+                    ? `capture weakened: seq ${e.seq} ${show(e.event_kind)} ${show(e.payload.kind)} (${show(e.payload.table)}) by ${show(e.payload.role)}`
+                    : `ddl evidence: seq ${e.seq} ${show(e.event_kind)} ${describe(e.payload)}`,
                 ),
                 report.ddlEvidence.length > unexplained.length ? `ddl evidence: ${report.ddlEvidence.length - unexplained.length} event(s) from sealtrail's own operations (--json lists them)` : '',
                 report.ok ? 'scan: ok' : `scan: ${report.findings.length} finding(s), ${unexplained.length} evidence event(s) to review (acknowledge with --since)`,

@@ -2,7 +2,7 @@
  * The ledger commands: init, append, redact, head, verify, prove, check-proof. Thin: parse, call the
  * library, print through ctx.out.
  */
-import { createReadStream, openSync, readFileSync } from 'node:fs';
+import { createReadStream, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseJson } from '../../core/canonical-json.js';
 import { SealtrailError } from '../../core/errors.js';
@@ -120,19 +120,25 @@ function firstInvalidUtf8(b: Uint8Array): number {
   return b.length;
 }
 
-/** The lines of a byte stream, split at LF (a CR before it is dropped), each still as bytes. */
-async function* byteLines(input: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+/**
+ * The lines of a byte stream, split at LF (a CR before it is dropped), each still as bytes, grouped
+ * by the read that delivered them: a streaming reader commits at the end of each group, so a line
+ * never waits for input that has not arrived yet.
+ */
+async function* byteLineGroups(input: AsyncIterable<Buffer>): AsyncIterable<Buffer[]> {
   let rest: Buffer = Buffer.alloc(0);
   for await (const chunk of input) {
     const data = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    const lines: Buffer[] = [];
     let start = 0;
     for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
-      yield data.subarray(start, nl > start && data[nl - 1] === 0x0d ? nl - 1 : nl);
+      lines.push(data.subarray(start, nl > start && data[nl - 1] === 0x0d ? nl - 1 : nl));
       start = nl + 1;
     }
     rest = data.subarray(start);
+    yield lines;
   }
-  if (rest.length > 0) yield rest[rest.length - 1] === 0x0d ? rest.subarray(0, -1) : rest;
+  if (rest.length > 0) yield [rest[rest.length - 1] === 0x0d ? rest.subarray(0, -1) : rest];
 }
 
 export function register(program: Command, withContext: WithContext): void {
@@ -386,13 +392,17 @@ function verifyReportJson(r: VerifyReport) {
 async function verifySinks(ctx: CommandContext, ledger: Ledger, sinks: string[], vkeys: string[]): Promise<ExitStatus> {
   if (sinks.length === 0) throw new SealtrailError('invalid_argument', '--against-sinks needs at least one --sink (or configured sinks)');
   const report = await verifyAgainstSinks(ledger, { sinks, vkeys, witnessKeys: ctx.config.witnessVkeys });
+  const checkedSinks = report.sinks.length - report.notCheckable.length;
+  // A write-only sink is said to be unchecked on its own line, so "ok" never covers it silently.
+  const unchecked = report.notCheckable.map((u) => `not checkable: ${printable(u.sink)}: ${printable(u.reason)}`);
   const human = () =>
-    report.ok
-      ? `ok: ${report.checked} published checkpoints in ${report.sinks.length} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
-      : [
-          `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${report.sinks.length} sink(s)`,
-          ...report.findings.map((f) => `  ${printable(f.sink)}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${printable(f.message)}`),
-        ].join('\n');
+    [
+      report.ok
+        ? `ok: ${report.checked} published checkpoints in ${checkedSinks} sink(s) and ${report.checkpointRows} checkpoints-table row(s) match the entries`
+        : `INTEGRITY FAILURE: ${report.findings.length} finding(s) across ${checkedSinks} sink(s)`,
+      ...report.findings.map((f) => `  ${printable(f.sink)}: ${f.reason}${f.seq !== null ? ` at seq ${f.seq}` : ''} — ${printable(f.message)}`),
+      ...unchecked,
+    ].join('\n');
   ctx.out.result(human, report);
   return report.ok ? 0 : 1;
 }
@@ -432,12 +442,20 @@ async function checkpointNoteFor(ctx: CommandContext, ledger: Ledger, seq: numbe
 const JSONL_CHUNK = 5_000;
 
 /**
- * `append --jsonl`: streams the file, appending in chunks. A bad line (not UTF-8, not JSON, not an
- * event, refused by the ledger) stops the import: every line before it is committed, none after,
- * and the error names the line. Lines end at LF (CRLF too); each is decoded strictly on its own.
+ * `append --jsonl`: appends every line, in order, through the ledger's group commit. A regular file
+ * is appended in chunks of JSONL_CHUNK lines (bulk speed). Anything else — a pipe, a terminal, a
+ * socket, `tail -f log | sealtrail append --jsonl -` — is a live stream: the lines of each read are
+ * committed as soon as that read ends, so a line is durable one commit after it arrives (lines
+ * arriving during a commit form the next batch), and its result is printed once it is durable; a
+ * crash loses only lines not yet reported.
+ *
+ * A bad line (not UTF-8, not JSON, not an event, refused by the ledger) stops the import: every line
+ * before it is committed and reported, it and every line after are not appended, and the error
+ * names the line. Lines end at LF (CRLF too); each is decoded strictly on its own.
  */
 async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string, fd: number | undefined): Promise<0 | 1 | 2> {
   const input: AsyncIterable<Buffer> = fd === undefined ? process.stdin : createReadStream('', { fd });
+  const live = !fstatSync(fd ?? 0).isFile();
   const progress = createProgress({ label: 'append' });
   let chunk: Array<{ kind: string; pk: string; payload: unknown }> = [];
   let chunkLines: number[] = [];
@@ -455,7 +473,7 @@ async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string, fd
     } catch (err) {
       const index = err instanceof SealtrailError ? (err.details?.index as number | undefined) : undefined;
       if (index === undefined || !(err instanceof SealtrailError)) throw err;
-      // Commit the lines before the bad one, then report it.
+      // A batch is all or nothing: commit the lines before the bad one, then report it.
       if (index > 0) emit(await ledger.appendBatch(events.slice(0, index)));
       throw new SealtrailError(err.code, `line ${numbers[index]}: ${err.message.replace(/^event \d+: /, '')}`, { details: { ...err.details, line: numbers[index] } });
     }
@@ -467,27 +485,30 @@ async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string, fd
     ctx.out.results(entries.map((e) => [`${e.seq}\t${e.eventHash.toString('hex')}\t${e.chainHash.toString('hex')}`, entryJson(e)] as const));
   };
   try {
-    for await (const bytes of byteLines(input)) {
-      lineNo++;
-      let record: unknown;
-      try {
-        const line = decodeUtf8(bytes, () => ({ where: 'line', details: { offset: firstInvalidUtf8(bytes) } }));
-        if (line.trim() === '') continue;
-        record = parseJson(line);
-      } catch (err) {
-        await flush();
-        if (!(err instanceof SealtrailError)) throw err;
-        const message = err.message.replace(/^line: /, '');
-        throw new SealtrailError(err.code, `line ${lineNo}: ${message}`, { cause: err, details: { ...err.details, line: lineNo } });
+    for await (const group of byteLineGroups(input)) {
+      for (const bytes of group) {
+        lineNo++;
+        let record: unknown;
+        try {
+          const line = decodeUtf8(bytes, () => ({ where: 'line', details: { offset: firstInvalidUtf8(bytes) } }));
+          if (line.trim() === '') continue;
+          record = parseJson(line);
+        } catch (err) {
+          await flush();
+          if (!(err instanceof SealtrailError)) throw err;
+          const message = err.message.replace(/^line: /, '');
+          throw new SealtrailError(err.code, `line ${lineNo}: ${message}`, { cause: err, details: { ...err.details, line: lineNo } });
+        }
+        const r = record as { kind?: unknown; pk?: unknown; payload?: unknown };
+        if (typeof record !== 'object' || record === null || Array.isArray(record) || typeof r.kind !== 'string' || typeof r.pk !== 'string' || !('payload' in r)) {
+          await flush();
+          throw new SealtrailError('invalid_event', `line ${lineNo}: expected {"kind": string, "pk": string, "payload": …}`, { details: { line: lineNo } });
+        }
+        chunk.push({ kind: r.kind, pk: r.pk, payload: r.payload });
+        chunkLines.push(lineNo);
+        if (chunk.length >= JSONL_CHUNK) await flush();
       }
-      const r = record as { kind?: unknown; pk?: unknown; payload?: unknown };
-      if (typeof record !== 'object' || record === null || Array.isArray(record) || typeof r.kind !== 'string' || typeof r.pk !== 'string' || !('payload' in r)) {
-        await flush();
-        throw new SealtrailError('invalid_event', `line ${lineNo}: expected {"kind": string, "pk": string, "payload": …}`, { details: { line: lineNo } });
-      }
-      chunk.push({ kind: r.kind, pk: r.pk, payload: r.payload });
-      chunkLines.push(lineNo);
-      if (chunk.length >= JSONL_CHUNK) await flush();
+      if (live) await flush();
     }
     await flush();
   } finally {

@@ -1,4 +1,5 @@
 /** `sealtrail monitor`: the verify-and-alert loop (see src/anchor/monitor.ts). */
+import { printable } from '../output.js';
 import type { Command } from 'commander';
 import { ALERT_FIELDS, validateAlertTable, type AlertTable } from '../../anchor/alerts.js';
 import { loadSigners, signingKeyFromEnvironment } from '../../anchor/keys.js';
@@ -113,8 +114,10 @@ function resolveAlertTable(opts: MonitorOpts, configured: AlertTable | undefined
 function printCycle(ctx: CommandContext, r: CycleReport): void {
   const swept = r.swept ? `; swept old seq ${r.swept.from}..${r.swept.to}` : '';
   const lines = [`${r.ok ? 'ok' : 'BREAK'}: verified seq ${r.verified.from}..${r.verified.to} (${r.verified.checked} entries${r.mode === 'sweep' ? ' since the trusted state' : ''})${swept}`];
-  for (const b of r.breaks) lines.push(`  ${b.source}: ${b.reason}${b.seq !== null ? ` at seq ${b.seq}` : ''}${b.eventKind ? ` (${b.eventKind}/${b.eventPk})` : ''}: ${b.message}`);
+  // Kinds, pks and messages come from the database: escaped, so they cannot forge or repaint a line.
+  for (const b of r.breaks) lines.push(`  ${printable(b.source)}: ${b.reason}${b.seq !== null ? ` at seq ${b.seq}` : ''}${b.eventKind ? ` (${printable(b.eventKind)}/${printable(b.eventPk)})` : ''}: ${printable(b.message)}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  for (const u of r.sinks?.notCheckable ?? []) lines.push(`  not checkable: ${printable(u.sink)}: ${printable(u.reason)}`);
   if (r.checkpoint) lines.push(`  checkpoint issued at size ${r.checkpoint.size}`);
   for (const p of r.publish?.results ?? []) if (p.status === 'failed' || p.status === 'conflict') lines.push(`  sink ${p.sink}: ${p.status}: ${p.error?.message ?? p.conflict?.message ?? ''}`);
   for (const a of r.alerts) lines.push(`  ALERT ${a.severity} ${a.kind}: ${a.reason} at seq ${a.seq ?? '?'}`);
@@ -130,6 +133,7 @@ function printCycle(ctx: CommandContext, r: CycleReport): void {
     warnings: r.warnings,
     capture_findings: r.capture?.findings ?? [],
     sink_findings: r.sinks?.findings ?? [],
+    sinks_not_checkable: r.sinks?.notCheckable ?? [],
     checkpoint: r.checkpoint,
     publish: r.publish?.results ?? [],
     alerts: r.alerts,

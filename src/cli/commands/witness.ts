@@ -1,7 +1,8 @@
 /** `sealtrail witness serve`: a C2SP tlog-witness for other machines' ledgers. */
+import { existsSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadCosigner } from '../../anchor/keys.js';
-import { Witness, startWitnessServer } from '../../anchor/witness-server.js';
+import { Witness, startWitnessServer, type RunningWitness } from '../../anchor/witness-server.js';
 import { SealtrailError } from '../../core/errors.js';
 import type { WithContext } from '../program.js';
 
@@ -19,8 +20,18 @@ export function register(program: Command, withContext: WithContext): void {
       withContext<{ keyFile: string; log: string[]; state: string; host: string; port: string }>(async (ctx, { opts }) => {
         const port = Number(opts.port);
         if (!/^\d+$/.test(opts.port) || port > 65535) throw new SealtrailError('invalid_argument', `--port must be 0..65535, got ${JSON.stringify(opts.port)}`);
-        const w = new Witness({ signer: loadCosigner(opts.keyFile), logs: opts.log, statePath: opts.state });
-        const running = await startWitnessServer(w, { host: opts.host, port });
+        const signer = loadCosigner(opts.keyFile);
+        const stateExisted = existsSync(opts.state);
+        const w = new Witness({ signer, logs: opts.log, statePath: opts.state });
+        let running: RunningWitness;
+        try {
+          running = await startWitnessServer(w, { host: opts.host, port });
+        } catch (err) {
+          // A witness that never served leaves no new state file behind (a mistyped --port writes nothing).
+          w.close();
+          if (!stateExisted) for (const suffix of ['', '-wal', '-shm']) rmSync(`${opts.state}${suffix}`, { force: true });
+          throw err;
+        }
         ctx.out.note(`witness ${w.signer.name} listening on ${running.url}; verifier key:`);
         ctx.out.result(w.signer.verifierKey, { url: running.url, verifier_key: w.signer.verifierKey });
         await new Promise<void>((resolve) => {

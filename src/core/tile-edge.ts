@@ -172,6 +172,18 @@ export class TileEdge {
     return out;
   }
 
+  /** Same size and the same hashes in every edge tile. */
+  equals(other: TileEdge): boolean {
+    if (other.#size !== this.#size) return false;
+    const levels = Math.max(this.#levels.length, other.#levels.length);
+    for (let l = 0; l < levels; l++) {
+      const a = this.#levels[l]?.hashes ?? [];
+      const b = other.#levels[l]?.hashes ?? [];
+      if (a.length !== b.length || a.some((h, i) => !h.equals(b[i]!))) return false;
+    }
+    return true;
+  }
+
   clone(): TileEdge {
     const copy = new TileEdge();
     copy.#size = this.#size;

@@ -179,11 +179,14 @@ export class Appender {
   }
 
   private async stateFor(tx: Tx, head: { size: number; chainHash: Buffer; root: Buffer }): Promise<ChainState> {
-    const c = this.cached;
-    if (c && c.size === head.size && c.chainHash.equals(head.chainHash)) {
-      return { size: c.size, chainHash: c.chainHash, range: c.range.clone(), edge: c.edge.clone() };
-    }
+    // The edge tiles are read every time (one small read): appending from a cached edge would
+    // rewrite a partial tile someone altered meanwhile and erase the evidence. A stored edge that
+    // does not fit the head refuses the append (integrity_failure).
     const edge = await loadTileEdge(tx, head.size);
+    const c = this.cached;
+    if (c && c.size === head.size && c.chainHash.equals(head.chainHash) && c.edge.equals(edge)) {
+      return { size: c.size, chainHash: c.chainHash, range: c.range.clone(), edge };
+    }
     return { size: head.size, chainHash: head.chainHash, range: CompactRange.fromFrontier(head.size, edge.frontier()), edge };
   }
 }

@@ -21,7 +21,7 @@ export async function tileConversionPending(q: Pick<Store, 'query' | 'dialect'>)
   return rows.length > 0;
 }
 
-/** Builds the tiles from the leaves and drops the conversion marker (and merkle_nodes where nothing writes it any more). Returns whether it ran. */
+/** Builds the tiles from the leaves, drops the conversion marker and retires merkle_nodes. Returns whether it ran. */
 export async function convertToTiles(store: Store): Promise<boolean> {
   return store.writeTransaction(async (tx) => {
     // Another process may have converted while this one waited for the lock.
@@ -47,15 +47,23 @@ export async function convertToTiles(store: Store): Promise<boolean> {
       next = range.size + 1;
     }
     await tx.exec('DROP TABLE merkle_tiles_conversion');
-    if (store.dialect === 'sqlite' || !(await pgChainFunctionWritesNodes(tx))) await tx.exec('DROP TABLE IF EXISTS merkle_nodes');
+    if (store.dialect === 'sqlite') await tx.exec('DROP TABLE IF EXISTS merkle_nodes');
+    else await emptyPgNodes(tx);
     return true;
   });
 }
 
-/** PostgreSQL: capture installed before migration 005 still chains rows through a sealtrail_chain that writes merkle_nodes. */
-async function pgChainFunctionWritesNodes(tx: Tx): Promise<boolean> {
+/**
+ * PostgreSQL keeps the table itself until capture migration 005 drops it: capture migrations 001
+ * to 004 (a fresh install applies them all first) name it in guards and functions. Its rows go now
+ * unless capture installed before 005 still chains through a sealtrail_chain that writes them
+ * (then the guards refuse the TRUNCATE, and `sealtrail init` applying 005 finishes the job).
+ */
+async function emptyPgNodes(tx: Tx): Promise<void> {
+  if ((await tx.query("SELECT 1 AS x FROM pg_class WHERE oid = to_regclass('merkle_nodes')")).length === 0) return;
   const rows = await tx.query<{ src: string }>("SELECT prosrc AS src FROM pg_proc WHERE proname = 'sealtrail_chain' AND pronamespace = current_schema()::regnamespace");
-  return rows.some((r) => r.src.includes('merkle_nodes'));
+  if (rows.some((r) => r.src.includes('merkle_nodes'))) return;
+  await tx.exec('TRUNCATE merkle_nodes');
 }
 
 interface LeafRow {

@@ -179,6 +179,18 @@ BEGIN
 END $$;
 
 
+-- This step's DDL evidence is attributed to sealtrail by an install event in the same
+-- transaction, chained (unlike earlier steps) after the new sealtrail_chain is in place, so no
+-- event of this step goes through the one that wrote merkle_nodes.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname IN ('sealtrail_ddl_end', 'sealtrail_ddl_drop')) THEN
+    PERFORM sealtrail_chain(ARRAY['sealtrail.capture.install'], ARRAY[NULL::text],
+      ARRAY[sealtrail_canon_jsonb(jsonb_build_object('migration', 'capture 005', 'role', session_user::text,
+        'txid', pg_current_xact_id()::text))]);
+  END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION sealtrail_is_audited(rel OID) RETURNS BOOLEAN
 LANGUAGE sql STABLE AS $$
   SELECT rel IS NOT NULL AND (EXISTS (SELECT 1 FROM capture_tables WHERE relid = rel)

@@ -12,7 +12,6 @@ import {
   type HeadRow,
   type LedgerTxOps,
   type NodeKey,
-  type NodeRange,
   type Row,
   type Tile,
   type TileKey,

@@ -152,7 +152,7 @@ async function jsonlImport(report: Report, dir: string): Promise<void> {
   // bytes the process wrote), so the timed run below carries no instrumentation.
   const counted = (args: string[]) => {
     const ioFile = join(dir, `io-${Math.random()}.json`);
-    const r = spawnSync(process.execPath, ['--require', join(ROOT, 'bench/write-counter.cjs'), ...args], {
+    const r = spawnSync(process.execPath, ['--import', pathToFileURL(join(ROOT, 'bench/write-counter.mjs')).href, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, SEALTRAIL_BENCH_IO: ioFile },

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -148,6 +148,20 @@ async function jsonlImport(report: Report, dir: string): Promise<void> {
   // The installed command (dist/, built by `npm ci`), as operators run it.
   const cli = join(ROOT, 'dist/cli/main.js');
   if (!existsSync(cli)) throw new Error('dist/ is missing: run `npm run build` first');
+  // Untimed first: the same import with a write counter preloaded (rows its statements change,
+  // bytes the process wrote), so the timed run below carries no instrumentation.
+  const counted = (args: string[]) => {
+    const ioFile = join(dir, `io-${Math.random()}.json`);
+    const r = spawnSync(process.execPath, ['--import', pathToFileURL(join(ROOT, 'bench/write-counter.mjs')).href, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, SEALTRAIL_BENCH_IO: ioFile },
+    });
+    if (r.status !== 0) throw new Error(`counted run of ${args.slice(0, 2).join(' ')} failed`);
+    return JSON.parse(readFileSync(ioFile, 'utf8')) as { rows: number; io: Record<string, number | undefined> };
+  };
+  const ledgerCounted = counted([cli, 'append', '--db', join(dir, 'jsonl-counted.db'), '--jsonl', file]);
+  const baseCounted = counted(['-e', baselineScript, join(dir, 'jsonl-baseline-counted.db'), file]);
   const seconds = timeSync(() => {
     const r = spawnSync(process.execPath, [cli, 'append', '--db', db, '--jsonl', file], {
       cwd: ROOT,
@@ -155,6 +169,7 @@ async function jsonlImport(report: Report, dir: string): Promise<void> {
     });
     if (r.status !== 0) throw new Error('sealtrail append --jsonl failed');
   });
+  const perEntry = (x: number | undefined) => (x === undefined ? null : round(x / n, 1));
   report({
     name: 'append_jsonl_sqlite',
     entries: n,
@@ -163,6 +178,13 @@ async function jsonlImport(report: Report, dir: string): Promise<void> {
     ratio: round(baselineSeconds / seconds),
     bar: 0.3,
     goal: 0.8,
+    // Rows the import's SQL statements changed (chain rows, Merkle storage, head), per entry; the baseline writes one.
+    rows_written_per_entry: round(ledgerCounted.rows / n, 3),
+    baseline_rows_written_per_entry: round(baseCounted.rows / n, 3),
+    // Bytes the process wrote (write(2) calls: WAL, checkpoints, database file), per entry.
+    bytes_written_per_entry: perEntry(ledgerCounted.io.wchar),
+    baseline_bytes_written_per_entry: perEntry(baseCounted.io.wchar),
+    bytes_to_storage_per_entry: perEntry(ledgerCounted.io.write_bytes),
   });
 }
 

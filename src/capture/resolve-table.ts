@@ -14,6 +14,8 @@ export type CaptureMode = 'sync' | 'queued';
 export const SEALTRAIL_TABLES = [
   'audit_chain',
   'merkle_nodes',
+  'merkle_tiles',
+  'merkle_tiles_conversion',
   'ledger_head',
   'checkpoints',
   'sealtrail_migrations',

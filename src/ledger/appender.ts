@@ -11,9 +11,10 @@ import { chainHash } from '../core/chain.js';
 import { CompactRange } from '../core/compact-range.js';
 import { SealtrailError } from '../core/errors.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
+import type { TileEdge } from '../core/tile-edge.js';
 import { entryKey, type EntryRow, type MerkleNode, type Store, type Tx } from '../store/store.js';
 import { nowMicros } from '../core/timestamps.js';
-import { loadFrontier } from './frontier.js';
+import { loadTileEdge } from './frontier.js';
 import type { PreparedEvent } from './prepare-event.js';
 
 export interface AppendedEntry extends EntryRow {
@@ -35,6 +36,8 @@ interface ChainState {
   size: number;
   chainHash: Buffer;
   range: CompactRange;
+  /** The right edge of the stored tiles as this transaction has written them (lags `range` until a flush). */
+  edge: TileEdge;
 }
 
 /** Upper bound of events written in one group transaction. */
@@ -91,10 +94,11 @@ export class Appender {
         const known = await tx.ledger.findByKeys(keys);
         const pendingRows: EntryRow[] = [];
         const pendingNodes: MerkleNode[] = [];
+        // Rows and tiles of all units so far in one write each: a tile the batch touches is written once.
         const flushPending = async () => {
           if (pendingRows.length === 0) return;
           await tx.ledger.insertEntries(pendingRows.splice(0));
-          await tx.ledger.insertNodes(pendingNodes.splice(0));
+          await tx.ledger.writeTiles(state.edge.apply(pendingNodes.splice(0)));
         };
         for (const unit of group) {
           const before = { size: state.size, chainHash: state.chainHash, range: state.range.clone() };
@@ -123,13 +127,14 @@ export class Appender {
           }
           // Earlier units' rows: a failure here is the whole group's, so it is not caught.
           await flushPending();
+          const edgeBefore = state.edge.clone();
           const domain = unit.domain;
           let domainError: { error: unknown } | null = null;
           let result: unknown;
           try {
             result = await tx.savepoint(async () => {
               await tx.ledger.insertEntries(rows);
-              await tx.ledger.insertNodes(nodes);
+              await tx.ledger.writeTiles(state.edge.apply(nodes));
               // The head is written before the domain write so database triggers it fires (sync capture)
               // chain after these entries; their entries are picked up afterwards.
               return withChainingDomain(tx, state, async () => {
@@ -147,6 +152,7 @@ export class Appender {
             // already rolled back, a lost connection) is a store failure: the whole group's.
             if (domainError === null || (domainError as { error: unknown }).error !== error) throw error;
             restore();
+            state.edge = edgeBefore;
             outcomes.set(unit, { ok: false, error });
             continue;
           }
@@ -173,12 +179,15 @@ export class Appender {
   }
 
   private async stateFor(tx: Tx, head: { size: number; chainHash: Buffer; root: Buffer }): Promise<ChainState> {
+    // The edge tiles are read every time (one small read): appending from a cached edge would
+    // rewrite a partial tile someone altered meanwhile and erase the evidence. A stored edge that
+    // does not fit the head refuses the append (integrity_failure).
+    const edge = await loadTileEdge(tx, head.size);
     const c = this.cached;
-    if (c && c.size === head.size && c.chainHash.equals(head.chainHash)) {
-      return { size: c.size, chainHash: c.chainHash, range: c.range.clone() };
+    if (c && c.size === head.size && c.chainHash.equals(head.chainHash) && c.edge.equals(edge)) {
+      return { size: c.size, chainHash: c.chainHash, range: c.range.clone(), edge };
     }
-    const range = await loadFrontier((keys) => tx.ledger.readNodes(keys), head.size);
-    return { size: head.size, chainHash: head.chainHash, range };
+    return { size: head.size, chainHash: head.chainHash, range: CompactRange.fromFrontier(head.size, edge.frontier()), edge };
   }
 }
 
@@ -193,7 +202,8 @@ async function withChainingDomain<T>(tx: Tx, state: ChainState, write: () => Pro
   const result = await write();
   const after = await tx.ledger.head();
   if (after.size !== state.size) {
-    state.range = await loadFrontier((keys) => tx.ledger.readNodes(keys), after.size);
+    state.edge = await loadTileEdge(tx, after.size);
+    state.range = CompactRange.fromFrontier(after.size, state.edge.frontier());
     state.size = after.size;
     state.chainHash = after.chainHash;
   }

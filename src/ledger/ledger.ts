@@ -15,6 +15,7 @@ import { Appender, type AppendedEntry } from './appender.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, prepareEvent, type EventInput } from './prepare-event.js';
 import { consistencyPath, inclusionPath, rootAt } from './prover.js';
 import { redactEntry, type RedactionResult } from './redaction.js';
+import { convertToTiles, tileConversionPending } from './tile-conversion.js';
 import { verifyLedger, type VerifyOptions, type VerifyReport } from './verifier.js';
 
 export interface LedgerOptions {
@@ -104,8 +105,15 @@ export async function openLedger(options: LedgerOptions): Promise<Ledger> {
   const store = openStore(options.url, { poolSize: options.poolSize, mustExist: !migrating });
   try {
     const migrations = ledgerMigrations(store);
-    if (migrating) await migrate(store, 'ledger', migrations);
-    else await assertMigrated(store, 'ledger', migrations);
+    if (migrating) {
+      await migrate(store, 'ledger', migrations);
+      await convertToTiles(store);
+    } else {
+      await assertMigrated(store, 'ledger', migrations);
+      if (await tileConversionPending(store)) {
+        throw new SealtrailError('schema_missing', `the ledger at ${store.location} still needs its Merkle tiles built; open it once read-write (e.g. \`sealtrail init\`)`);
+      }
+    }
   } catch (err) {
     await store.close().catch(() => {});
     throw err;

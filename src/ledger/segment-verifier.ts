@@ -13,6 +13,7 @@ import { canonicalHash } from '../core/canonical-json.js';
 import { chainHash } from '../core/chain.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { nodeHash } from '../core/merkle.js';
+import { TILE_HEIGHT } from '../core/tile-edge.js';
 import type { EntryRow, NodeRange, SnapshotReader } from '../store/store.js';
 import type { Divergence, DivergenceReason } from './verifier.js';
 
@@ -158,25 +159,29 @@ interface StoredLevel {
 }
 
 function sameNode(stored: StoredLevel[], level: number, index: number, hash: Buffer): boolean {
+  // Only heights 0, 8, 16, … are stored (tiles); the rest are recomputed from them, never compared.
+  if (level % TILE_HEIGHT !== 0) return true;
   const l = stored[level];
   const h = l?.hashes[index - l.from];
   return h !== undefined && h.equals(hash);
 }
 
 /**
- * The stored subtrees completed by leaves lo..hi that lie entirely at or after leaf `floor` (the
+ * The stored subtrees (tile hashes: heights multiple of 8) completed by leaves lo..hi that lie entirely at or after leaf `floor` (the
  * ones this segment can recompute): at level L, idx with (idx + 1)·2^L − 1 in [lo, hi] and
  * idx·2^L ≥ floor. A few range reads instead of a point read per node.
  */
 async function storedNodes(snapshot: SnapshotReader, lo: number, hi: number, floor: number): Promise<StoredLevel[]> {
   const ranges: NodeRange[] = [];
-  for (let level = 0, width = 1; width <= hi + 1; level++, width *= 2) {
+  for (let level = 0, width = 1; width <= hi + 1; level += TILE_HEIGHT, width *= 2 ** TILE_HEIGHT) {
     const from = Math.max(Math.ceil((lo + 1) / width) - 1, Math.ceil(floor / width));
     const to = Math.floor((hi + 1) / width) - 1;
     ranges.push({ level, from, to });
   }
   const found = await snapshot.readNodeRanges(ranges);
-  return ranges.map((r, i) => ({ from: r.from, hashes: found[i]! }));
+  const out: StoredLevel[] = [];
+  ranges.forEach((r, i) => (out[r.level] = { from: r.from, hashes: found[i]! }));
+  return out;
 }
 
 /**

@@ -7,7 +7,8 @@ import { canonicalHash, canonicalize } from '../core/canonical-json.js';
 import { chainHash, GENESIS_HASH } from '../core/chain.js';
 import { CompactRange } from '../core/compact-range.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
-import type { EntryRow, MerkleNode, Store } from '../store/store.js';
+import { TileEdge, type Tile } from '../core/tile-edge.js';
+import type { EntryRow, Store } from '../store/store.js';
 
 export type Tampering =
   | { type: 'edit_payload'; seq: number; payload: unknown }
@@ -19,11 +20,12 @@ export type Tampering =
   | { type: 'swap_rows'; a: number; b: number }
   | { type: 'phantom_row'; kind: string; pk: string; payload: unknown }
   | { type: 'rechain'; seq: number; payload: unknown }
-  /** The lazy forger: edit, re-chain every later row and the head row, leave merkle_nodes stale. */
+  /** The lazy forger: edit, re-chain every later row and the head row, leave merkle_tiles stale. */
   | { type: 'lazy_rechain'; seq: number; payload: unknown }
-  /** Merkle storage alone: flip a byte of one stored subtree, or delete it. */
-  | { type: 'edit_node'; level: number; index: number }
-  | { type: 'delete_node'; level: number; index: number }
+  /** Merkle storage alone: flip a byte of one hash of a stored tile, delete a tile, or cut a tile short. */
+  | { type: 'edit_tile'; level: number; index: number; position: number }
+  | { type: 'delete_tile'; level: number; index: number }
+  | { type: 'truncate_tile'; level: number; index: number; width: number }
   /** The head row alone. */
   | { type: 'edit_head'; field: 'chain_hash' | 'root' }
   | { type: 'set_head_size'; size: number }
@@ -94,14 +96,21 @@ export async function tamper(store: Store, t: Tampering): Promise<void> {
     case 'lazy_rechain':
       await rechain(store, t.seq, t.payload, { rebuildTree: false });
       return;
-    case 'edit_node': {
-      const rows = await store.query<{ hash: Buffer }>('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?', [t.level, t.index]);
-      await store.run('UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?', [flipFirstByte(rows[0]!.hash), t.level, t.index]);
+    case 'edit_tile': {
+      const rows = await store.query<{ hashes: Buffer }>('SELECT hashes FROM merkle_tiles WHERE level = ? AND idx = ?', [t.level, t.index]);
+      const hashes = Buffer.from(rows[0]!.hashes);
+      hashes[t.position * 32] = hashes[t.position * 32]! ^ 0x01;
+      await store.run('UPDATE merkle_tiles SET hashes = ? WHERE level = ? AND idx = ?', [hashes, t.level, t.index]);
       return;
     }
-    case 'delete_node':
-      await store.run('DELETE FROM merkle_nodes WHERE level = ? AND idx = ?', [t.level, t.index]);
+    case 'delete_tile':
+      await store.run('DELETE FROM merkle_tiles WHERE level = ? AND idx = ?', [t.level, t.index]);
       return;
+    case 'truncate_tile': {
+      const rows = await store.query<{ hashes: Buffer }>('SELECT hashes FROM merkle_tiles WHERE level = ? AND idx = ?', [t.level, t.index]);
+      await store.run('UPDATE merkle_tiles SET width = ?, hashes = ? WHERE level = ? AND idx = ?', [t.width, rows[0]!.hashes.subarray(0, t.width * 32), t.level, t.index]);
+      return;
+    }
     case 'edit_head': {
       const head = await store.readHead();
       const column = t.field;
@@ -156,20 +165,22 @@ async function rechain(store: Store, seq: number, payload: unknown, options: { r
   await store.run('UPDATE ledger_head SET chain_hash = ?, root = ? WHERE id = 1', [prev, range.root()]);
 }
 
-/** Recomputes merkle_nodes and ledger_head from whatever audit_chain now holds. */
+/** Recomputes merkle_tiles and ledger_head from whatever audit_chain now holds. */
 async function rebuildTree(store: Store): Promise<void> {
   const range = new CompactRange();
-  const nodes: MerkleNode[] = [];
+  const edge = new TileEdge();
+  const tiles: Tile[] = [];
   let last: EntryRow | undefined;
   for await (const batch of store.entryBatches(1, Number.MAX_SAFE_INTEGER)) {
-    for (const e of batch) {
-      for (const n of range.append(ledgerLeafHash({ kind: e.kind, pk: e.pk, eventHash: e.eventHash, appendedAtMicros: e.appendedAtMicros }))) nodes.push(n);
-      last = e;
-    }
+    const nodes = batch.flatMap((e) => range.append(ledgerLeafHash({ kind: e.kind, pk: e.pk, eventHash: e.eventHash, appendedAtMicros: e.appendedAtMicros })));
+    tiles.push(...edge.apply(nodes));
+    last = batch[batch.length - 1] ?? last;
   }
   await store.writeTransaction(async (tx) => {
-    await tx.run('DELETE FROM merkle_nodes');
-    for (let i = 0; i < nodes.length; i += 5000) await tx.ledger.insertNodes(nodes.slice(i, i + 5000));
+    await tx.run('DELETE FROM merkle_tiles');
+    // A partial tile rewritten by a later batch is written once, in its final form.
+    const final = new Map(tiles.map((t) => [`${t.level}/${t.index}`, t]));
+    await tx.ledger.writeTiles([...final.values()]);
     await tx.ledger.writeHead({ size: range.size, chainHash: last?.chainHash ?? GENESIS_HASH, root: range.root() });
   });
 }

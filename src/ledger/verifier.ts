@@ -1,7 +1,7 @@
 /**
  * Re-derives everything the ledger claims, trusting the database to compute nothing: every
- * event_hash from its payload, every prev link and chain_hash, every Merkle leaf and every stored
- * subtree (merkle_nodes) from those leaves, the head row, and, against a trusted state kept
+ * event_hash from its payload, every prev link and chain_hash, every Merkle leaf and every hash
+ * of the stored tiles (merkle_tiles) from those leaves, the head row, and, against a trusted state kept
  * elsewhere, that the ledger still extends it (which is what catches tail truncation and a
  * wholesale re-chain, both invisible in the table alone). Reports the FIRST divergence by seq.
  *
@@ -19,6 +19,7 @@ import { CompactRange } from '../core/compact-range.js';
 import { ERROR_CATALOGUE, SealtrailError, type ErrorCode } from '../core/errors.js';
 import { ledgerLeafHash } from '../core/ledger-leaf.js';
 import { nodeHash, perfectSubtrees } from '../core/merkle.js';
+import { TILE_HEIGHT } from '../core/tile-edge.js';
 import { nodeKeyString, type MerkleNode, type SnapshotReader, type Store } from '../store/store.js';
 import { loadFrontier } from './frontier.js';
 import { verifySegment, type SegmentProbe, type SegmentResult, type SegmentTask } from './segment-verifier.js';
@@ -229,9 +230,11 @@ async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segm
         chainHash: s.lastChainHash ?? before.chainHash,
         range: before.range && mergeFrontier(before.range, s.frontier, s.count, isGlobal, crossing),
       };
-      if (crossing.length > 0) {
-        const stored = await snap.readNodes(crossing);
-        for (const n of crossing) {
+      // Only tile hashes (heights 0, 8, 16, …) are stored; the others are recomputed from them.
+      const storedCrossing = crossing.filter((n) => n.level % TILE_HEIGHT === 0);
+      if (storedCrossing.length > 0) {
+        const stored = await snap.readNodes(storedCrossing);
+        for (const n of storedCrossing) {
           const hash = stored.get(nodeKeyString(n.level, n.index));
           if (!hash || !hash.equals(n.hash)) {
             const seq = (n.index + 1) * 2 ** n.level;

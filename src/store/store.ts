@@ -5,6 +5,10 @@
  * callers are capability flags, not `if (postgres)` scattered through the code.
  */
 
+import type { Tile, TileKey } from '../core/tile-edge.js';
+
+export type { Tile, TileKey } from '../core/tile-edge.js';
+
 export type SqlValue = null | number | bigint | string | Uint8Array | boolean;
 export type Row = Record<string, unknown>;
 
@@ -52,8 +56,17 @@ export interface Store extends Queryable {
   exec(script: string): Promise<void>;
   /** Streams audit_chain rows seq in [from, to] in batches, in seq order. */
   entryBatches(from: number, to: number, batchSize?: number): AsyncIterable<EntryRow[]>;
-  /** Reads the stored Merkle subtree hashes for the given (level, index) pairs. */
+  /**
+   * The Merkle subtree hashes for the given (level, index) pairs, computed from the stored tiles
+   * (a subtree whose tile is missing or too short is absent from the map).
+   */
   readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
+  /**
+   * One stored tile (C2SP tlog-tiles): level, index and, for a partial tile, the width wanted. A
+   * full tile or a wider partial one serves any width as its first `width` hashes; null when the
+   * tile is absent or shorter. Bad arguments are invalid_argument.
+   */
+  readTile(level: number, index: number, width?: number): Promise<Tile | null>;
   readHead(): Promise<HeadRow>;
   /**
    * Opens a read-only view of one consistent snapshot (SQLite: a separate read-only connection
@@ -76,8 +89,11 @@ export interface SnapshotReader {
   query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   entryBatches(from: number, to: number, batchSize?: number): AsyncIterable<EntryRow[]>;
   readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
-  /** The stored hashes at idx in [from, to] of each given level, in one round trip; a missing node is undefined. */
+  /** The subtree hashes at idx in [from, to] of each given level, from tiles read in one round trip; a missing node is undefined. */
   readNodeRanges(ranges: readonly NodeRange[]): Promise<Array<Array<Buffer | undefined>>>;
+  /** The stored tiles with index in [from, to] of each given tile level, in one round trip, in index order. */
+  readTileRanges(ranges: readonly TileRange[]): Promise<Tile[][]>;
+  readTile(level: number, index: number, width?: number): Promise<Tile | null>;
   readHead(): Promise<HeadRow>;
   /**
    * PostgreSQL: exports this snapshot (pg_export_snapshot) so other connections, e.g. verification
@@ -89,6 +105,13 @@ export interface SnapshotReader {
 
 export interface Snapshot extends SnapshotReader {
   release(): Promise<void>;
+}
+
+/** Tile indices [from, to] of one tile level. */
+export interface TileRange {
+  level: number;
+  from: number;
+  to: number;
 }
 
 export interface NodeRange {
@@ -144,7 +167,13 @@ export interface LedgerTxOps {
   /** Existing entries for these (kind, pk) pairs, keyed by `kind\u0000pk`. */
   findByKeys(keys: ReadonlyArray<{ kind: string; pk: string }>): Promise<Map<string, EntryRow>>;
   insertEntries(rows: readonly EntryRow[]): Promise<void>;
-  insertNodes(nodes: readonly MerkleNode[]): Promise<void>;
+  /**
+   * Writes tiles (insert, or replace the stored tile with the same level and index): a full tile
+   * once, a partial one as it grows. Callers only ever extend a tile; the PostgreSQL guards refuse
+   * anything else.
+   */
+  writeTiles(tiles: readonly Tile[]): Promise<void>;
+  readTiles(keys: readonly TileKey[]): Promise<Map<string, Tile>>;
   readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>>;
   writeHead(head: HeadRow): Promise<void>;
 }

@@ -350,7 +350,7 @@ test('the read-only role can verify and scan but cannot write', async () => {
         `INSERT INTO ro_t VALUES (3)`,
         `INSERT INTO audit_chain VALUES (99, 'x', 'y', sha256(''), sha256(''), sha256(''), now(), NULL)`,
         `UPDATE ledger_head SET size = 0`,
-        `DELETE FROM merkle_nodes`,
+        `DELETE FROM merkle_tiles`,
         `SELECT sealtrail_chain(ARRAY['x'], ARRAY['y'], ARRAY['{}'])`,
         `CREATE TABLE ro_new (x int)`,
       ]) {

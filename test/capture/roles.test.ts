@@ -239,7 +239,7 @@ test('under session_replication_role = replica the guards still refuse, for the 
       `UPDATE audit_chain SET payload = NULL`,
       `DELETE FROM audit_chain`,
       `TRUNCATE audit_chain CASCADE`,
-      `UPDATE merkle_nodes SET hash = hash`,
+      `UPDATE merkle_tiles SET hashes = hashes`,
       `DELETE FROM ledger_head`,
       `UPDATE checkpoints SET note = note`,
       `TRUNCATE capture_tables`,

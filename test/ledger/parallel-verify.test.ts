@@ -53,8 +53,9 @@ const tampering: fc.Arbitrary<Tampering | null> = fc.oneof(
   fc.integer({ min: 1, max: SIZE - 1 }).map((keep): Tampering => ({ type: 'truncate_tail', keep, rewindHead: keep % 2 === 0 })),
   fc.integer({ min: 1, max: SIZE }).map((seq): Tampering => ({ type: 'lazy_rechain', seq, payload: { forged: seq } })),
   fc.integer({ min: 1, max: SIZE }).map((seq): Tampering => ({ type: 'rechain', seq, payload: { forged: seq } })),
-  fc.tuple(fc.integer({ min: 0, max: 7 }), fc.nat()).map(([level, n]): Tampering => ({ type: 'edit_node', level, index: n % Math.floor(SIZE / 2 ** level) })),
-  fc.tuple(fc.integer({ min: 0, max: 7 }), fc.nat()).map(([level, n]): Tampering => ({ type: 'delete_node', level, index: n % Math.floor(SIZE / 2 ** level) })),
+  fc.nat().map((n): Tampering => ({ type: 'edit_tile', level: 0, index: Math.floor((n % SIZE) / 256), position: n % SIZE % 256 })),
+  fc.nat().map((n): Tampering => ({ type: 'delete_tile', level: 0, index: n % Math.ceil(SIZE / 256) })),
+  fc.nat().map((n): Tampering => ({ type: 'truncate_tile', level: 0, index: Math.floor(SIZE / 256), width: 1 + (n % (SIZE % 256 - 1)) })),
   fc.constant<Tampering>({ type: 'phantom_row', kind: 'k', pk: 'ghost', payload: {} }),
 );
 

@@ -47,11 +47,12 @@ const CASES: Case[] = [
   { name: 'slip in a phantom row after the head', tampering: { type: 'phantom_row', kind: 'login', pk: 'ghost', payload: { n: 0 } }, tableOnly: at(SIZE + 1, 'root_mismatch'), trusted: at(SIZE + 1, 'root_mismatch'), skipPrefix: at(SIZE + 1, 'root_mismatch') },
   { name: 're-chain everything after an edit, tree rebuilt', tampering: { type: 'rechain', seq: 5, payload: { n: 5, user: 'someone-else' } }, tableOnly: null, trusted: at(SIZE, 'checkpoint_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
   { name: 'lazy re-chain, Merkle storage left stale', tampering: { type: 'lazy_rechain', seq: 5, payload: { n: 5, user: 'someone-else' } }, tableOnly: at(5, 'tree_mismatch'), trusted: at(5, 'tree_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
-  // A stored subtree is reported at the seq whose append completes it: (2,1) covers seqs 5..8.
-  { name: 'edit a stored inner subtree off the frontier', tampering: { type: 'edit_node', level: 2, index: 1 }, tableOnly: at(8, 'tree_mismatch'), trusted: at(8, 'tree_mismatch'), skipPrefix: null },
-  { name: 'edit a stored subtree on the frontier', tampering: { type: 'edit_node', level: 3, index: 0 }, tableOnly: at(8, 'tree_mismatch'), trusted: at(8, 'tree_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
-  { name: 'edit a stored leaf', tampering: { type: 'edit_node', level: 0, index: 2 }, tableOnly: at(3, 'tree_mismatch'), trusted: at(3, 'tree_mismatch'), skipPrefix: null },
-  { name: 'delete a stored leaf', tampering: { type: 'delete_node', level: 0, index: 10 }, tableOnly: at(11, 'tree_mismatch'), trusted: at(11, 'tree_mismatch'), skipPrefix: null },
+  // A stored tile hash is reported at the seq whose append completes it: leaf hash i at seq i + 1.
+  // SIZE leaves fit one partial level-0 tile, so every hash in it is also on the frontier.
+  { name: 'edit a leaf hash in the partial tile', tampering: { type: 'edit_tile', level: 0, index: 0, position: 2 }, tableOnly: at(3, 'tree_mismatch'), trusted: at(3, 'tree_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
+  { name: 'edit the last leaf hash in the partial tile', tampering: { type: 'edit_tile', level: 0, index: 0, position: SIZE - 1 }, tableOnly: at(SIZE, 'tree_mismatch'), trusted: at(SIZE, 'tree_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
+  { name: 'delete the tile', tampering: { type: 'delete_tile', level: 0, index: 0 }, tableOnly: at(1, 'tree_mismatch'), trusted: at(1, 'tree_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
+  { name: 'truncate the partial tile', tampering: { type: 'truncate_tile', level: 0, index: 0, width: 10 }, tableOnly: at(11, 'tree_mismatch'), trusted: at(11, 'tree_mismatch'), skipPrefix: at(SIZE, 'checkpoint_mismatch') },
   { name: "edit the head row's chain_hash", tampering: { type: 'edit_head', field: 'chain_hash' }, tableOnly: at(SIZE, 'root_mismatch'), trusted: at(SIZE, 'root_mismatch'), skipPrefix: at(SIZE, 'root_mismatch') },
   { name: "edit the head row's root", tampering: { type: 'edit_head', field: 'root' }, tableOnly: at(SIZE, 'root_mismatch'), trusted: at(SIZE, 'root_mismatch'), skipPrefix: at(SIZE, 'root_mismatch') },
   { name: "shrink the head row's size", tampering: { type: 'set_head_size', size: 10 }, tableOnly: at(11, 'root_mismatch'), trusted: at(11, 'root_mismatch'), skipPrefix: at(11, 'root_mismatch') },

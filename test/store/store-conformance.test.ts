@@ -499,9 +499,14 @@ for (const backend of BACKENDS) {
           assert.deepEqual(await batchSizes(store, big - 1, big, 1), [[big - 1], [big]]);
           await store.writeTransaction((tx) => tx.ledger.writeHead({ size: big, chainHash: Buffer.alloc(32, 1), root: Buffer.alloc(32, 2) }));
           assert.equal((await store.readHead()).size, big);
-          await store.writeTransaction((tx) => tx.ledger.insertNodes([{ level: 0, index: big - 1, hash: Buffer.alloc(32, 3) }]));
+          // The last leaf's tile: index (2^53 - 2) / 256, position 254.
+          const tileIndex = Math.floor((big - 1) / 256);
+          const hashes = Buffer.concat(Array.from({ length: 255 }, (_, i) => Buffer.alloc(32, i)));
+          await store.writeTransaction((tx) => tx.ledger.writeTiles([{ level: 0, index: tileIndex, width: 255, hashes }]));
           const nodes = await store.readNodes([{ level: 0, index: big - 1 }]);
-          assert.deepEqual([...nodes.keys()], [`0/${big - 1}`]);
+          assert.deepEqual([...nodes.entries()], [[`0/${big - 1}`, Buffer.alloc(32, 254)]]);
+          const tile = await store.readTile(0, tileIndex);
+          assert.deepEqual({ width: tile?.width, index: tile?.index }, { width: 255, index: tileIndex });
         });
       });
     });

@@ -8,14 +8,14 @@ import { SealtrailError } from '../../core/errors.js';
 import { redact } from '../../core/redact.js';
 import {
   entryKey,
-  nodeKeyString,
   type EntryRow,
   type HeadRow,
   type LedgerTxOps,
-  type MerkleNode,
   type NodeKey,
-  type NodeRange,
   type Row,
+  type Tile,
+  type TileKey,
+  type TileRange,
   type Snapshot,
   type SnapshotOptions,
   type SnapshotReader,
@@ -25,6 +25,8 @@ import {
   withSnapshot,
 } from '../store.js';
 import { isoFromMicros } from '../../core/timestamps.js';
+import { tileKeyString } from '../../core/tile-edge.js';
+import { nodeRangesFromTiles, nodesFromTiles, readOneTile } from '../tile-nodes.js';
 import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
 
 /**
@@ -239,18 +241,30 @@ export class PostgresStore implements Store {
           ],
         );
       },
-      async insertNodes(nodes: readonly MerkleNode[]) {
-        if (nodes.length === 0) return;
+      async writeTiles(tiles: readonly Tile[]) {
+        if (tiles.length === 0) return;
+        // One statement per batch: the tiles' bytes travel packed in one bytea, cut apart by offset.
+        const offsets: number[] = [];
+        let at = 0;
+        for (const t of tiles) {
+          offsets.push(at);
+          at += t.hashes.length;
+        }
         await q(
           client,
           location,
-          `INSERT INTO merkle_nodes (level, idx, hash)
-           SELECT n.level, n.idx, substring($3::bytea FROM n.i::int * 32 - 31 FOR 32) FROM unnest($1::int2[], $2::int8[]) WITH ORDINALITY AS n(level, idx, i)`,
-          [nodes.map((n) => n.level), nodes.map((n) => n.index), packHashes(nodes.map((n) => n.hash))],
+          `INSERT INTO merkle_tiles (level, idx, width, hashes)
+           SELECT t.level, t.idx, t.width, substring($5::bytea FROM t.off::int + 1 FOR t.width * 32)
+           FROM unnest($1::int2[], $2::int8[], $3::int2[], $4::int8[]) AS t(level, idx, width, off)
+           ON CONFLICT (level, idx) DO UPDATE SET width = EXCLUDED.width, hashes = EXCLUDED.hashes`,
+          [tiles.map((t) => t.level), tiles.map((t) => t.index), tiles.map((t) => t.width), offsets, Buffer.concat(tiles.map((t) => t.hashes))],
         );
       },
+      async readTiles(keys) {
+        return readTiles(client, location, keys);
+      },
       async readNodes(keys) {
-        return readNodes(client, location, keys);
+        return nodesFromTiles(keys, (k) => readTiles(client, location, k));
       },
       async writeHead(head: HeadRow) {
         await q(client, location, 'UPDATE ledger_head SET size = $1, chain_hash = $2, root = $3 WHERE id = 1', [head.size, head.chainHash, head.root]);
@@ -281,7 +295,11 @@ export class PostgresStore implements Store {
   }
 
   async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
-    return readNodes(this.pool, this.location, keys);
+    return nodesFromTiles(keys, (k) => readTiles(this.pool, this.location, k));
+  }
+
+  async readTile(level: number, index: number, width?: number): Promise<Tile | null> {
+    return readOneTile((k) => readTiles(this.pool, this.location, k), level, index, width);
   }
 
   entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
@@ -314,8 +332,10 @@ export class PostgresStore implements Store {
     return {
       query: async <T extends Row>(sql: string, params?: readonly SqlValue[]) => (await q<T>(client, location, toPositional(sql), params)).rows,
       entryBatches: (from, to, batchSize = 20_000) => readEntryBatches(client, location, from, to, batchSize),
-      readNodes: (keys) => readNodes(client, location, keys),
-      readNodeRanges: (ranges) => readNodeRanges(client, location, ranges),
+      readNodes: (keys) => nodesFromTiles(keys, (k) => readTiles(client, location, k)),
+      readNodeRanges: (ranges) => nodeRangesFromTiles(ranges, (r) => readTileRanges(client, location, r)),
+      readTileRanges: (ranges) => readTileRanges(client, location, ranges),
+      readTile: (level, index, width) => readOneTile((k) => readTiles(client, location, k), level, index, width),
       readHead: () => readHead(client, location),
       exportSnapshot: async () => (await q<{ id: string }>(client, location, 'SELECT pg_export_snapshot() AS id')).rows[0]!.id,
       release: async () => {
@@ -353,18 +373,37 @@ async function* readEntryBatches(client: Client, location: string, from: number,
   }
 }
 
-/** One statement, one index range scan per level (UNION ALL keeps each branch a plain range scan). */
-async function readNodeRanges(client: Client, location: string, ranges: readonly NodeRange[]): Promise<Array<Array<Buffer | undefined>>> {
-  const out = ranges.map((r) => Array.from<Buffer | undefined>({ length: Math.max(0, r.to - r.from + 1) }));
+/** One statement, one index range scan per tile level (UNION ALL keeps each branch a plain range scan). */
+async function readTileRanges(client: Client, location: string, ranges: readonly TileRange[]): Promise<Tile[][]> {
+  const out = ranges.map((): Tile[] => []);
   const asked = ranges.map((r, i) => ({ ...r, i })).filter((r) => r.to >= r.from);
   if (asked.length === 0) return out;
-  const sql = asked
-    .map((_, k) => `SELECT ${k}::int AS r, idx, hash FROM merkle_nodes WHERE level = $${3 * k + 1} AND idx >= $${3 * k + 2} AND idx <= $${3 * k + 3}`)
-    .join(' UNION ALL ');
-  const res = await q<{ r: number; idx: number; hash: Buffer }>(client, location, sql, asked.flatMap((r) => [r.level, r.from, r.to]));
+  const sql =
+    asked
+      .map((_, k) => `SELECT ${k}::int AS r, level, idx, width, hashes FROM merkle_tiles WHERE level = $${3 * k + 1} AND idx >= $${3 * k + 2} AND idx <= $${3 * k + 3}`)
+      .join(' UNION ALL ') + ' ORDER BY r, idx';
+  const res = await q<{ r: number; level: number; idx: string | number; width: number; hashes: Buffer }>(client, location, sql, asked.flatMap((r) => [r.level, r.from, r.to]));
+  for (const row of res.rows) out[asked[row.r]!.i]!.push(toTile(row));
+  return out;
+}
+
+function toTile(row: { level: number; idx: string | number; width: number; hashes: Buffer }): Tile {
+  return { level: Number(row.level), index: Number(row.idx), width: Number(row.width), hashes: row.hashes };
+}
+
+async function readTiles(client: Client, location: string, keys: readonly TileKey[]): Promise<Map<string, Tile>> {
+  const out = new Map<string, Tile>();
+  if (keys.length === 0) return out;
+  const res = await q<{ level: number; idx: string | number; width: number; hashes: Buffer }>(
+    client,
+    location,
+    `SELECT t.level, t.idx, t.width, t.hashes FROM merkle_tiles t
+     JOIN unnest($1::int2[], $2::int8[]) AS k(level, idx) ON t.level = k.level AND t.idx = k.idx`,
+    [keys.map((k) => k.level), keys.map((k) => k.index)],
+  );
   for (const row of res.rows) {
-    const range = asked[row.r]!;
-    out[range.i]![Number(row.idx) - range.from] = row.hash;
+    const tile = toTile(row);
+    out.set(tileKeyString(tile.level, tile.index), tile);
   }
   return out;
 }
@@ -381,20 +420,6 @@ async function readHead(client: Client, location: string): Promise<HeadRow> {
   const row = res.rows[0];
   if (!row) throw new SealtrailError('schema_missing', `no ledger at ${location}; run \`sealtrail init\``);
   return { size: Number(row.size), chainHash: row.chain_hash as Buffer, root: row.root as Buffer };
-}
-
-async function readNodes(client: Client, location: string, keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  if (keys.length === 0) return out;
-  const res = await q(
-    client,
-    location,
-    `SELECT n.level, n.idx, n.hash FROM merkle_nodes n
-     JOIN unnest($1::int2[], $2::int8[]) AS k(level, idx) ON n.level = k.level AND n.idx = k.idx`,
-    [keys.map((k) => k.level), keys.map((k) => k.index)],
-  );
-  for (const row of res.rows) out.set(nodeKeyString(Number(row.level), Number(row.idx)), row.hash as Buffer);
-  return out;
 }
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EAI_AGAIN', 'EPIPE']);

@@ -9,13 +9,14 @@ import { dirname, resolve } from 'node:path';
 import { SealtrailError } from '../../core/errors.js';
 import {
   entryKey,
-  nodeKeyString,
   type EntryRow,
   type HeadRow,
   type LedgerTxOps,
-  type MerkleNode,
   type NodeKey,
   type NodeRange,
+  type Tile,
+  type TileKey,
+  type TileRange,
   type Row,
   type Snapshot,
   type SnapshotReader,
@@ -25,6 +26,8 @@ import {
   withSnapshot,
 } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
+import { tileKeyString } from '../../core/tile-edge.js';
+import { nodeRangesFromTiles, nodesFromTiles, readOneTile } from '../tile-nodes.js';
 import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
 import { isoFromMicros, microsFromIso } from '../../core/timestamps.js';
 
@@ -225,13 +228,16 @@ export class SqliteStore implements Store {
           }
         });
       },
-      insertNodes: async (nodes: readonly MerkleNode[]) => {
-        const stmt = this.prepare('INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)');
+      writeTiles: async (tiles: readonly Tile[]) => {
+        const stmt = this.prepare(
+          'INSERT INTO merkle_tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?) ON CONFLICT (level, idx) DO UPDATE SET width = excluded.width, hashes = excluded.hashes',
+        );
         guarded(() => {
-          for (const n of nodes) stmt.run(n.level, n.index, n.hash);
+          for (const t of tiles) stmt.run(t.level, t.index, t.width, t.hashes);
         });
       },
-      readNodes: async (keys) => guarded(() => this.readNodesSync(keys)),
+      readTiles: async (keys) => guarded(() => readTilesWith((sql) => this.prepare(sql), keys)),
+      readNodes: async (keys) => nodesFromTiles(keys, async (k) => guarded(() => readTilesWith((sql) => this.prepare(sql), k))),
       writeHead: async (head: HeadRow) => {
         guarded(() => this.runSync('UPDATE ledger_head SET size = ?, chain_hash = ?, root = ? WHERE id = 1', [head.size, head.chainHash, head.root]));
       },
@@ -269,14 +275,8 @@ export class SqliteStore implements Store {
     return { size: row.size as number, chainHash: row.chain_hash as Buffer, root: row.root as Buffer };
   }
 
-  private readNodesSync(keys: readonly NodeKey[]): Map<string, Buffer> {
-    const stmt = this.prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
-    const out = new Map<string, Buffer>();
-    for (const { level, index } of keys) {
-      const row = stmt.get(level, index) as { hash: Buffer } | undefined;
-      if (row) out.set(nodeKeyString(level, index), row.hash);
-    }
-    return out;
+  private readTiles(keys: readonly TileKey[]): Promise<Map<string, Tile>> {
+    return this.mutex.run(async () => this.wrap(() => readTilesWith((sql) => this.prepare(sql), keys)));
   }
 
   async readHead(): Promise<HeadRow> {
@@ -284,7 +284,11 @@ export class SqliteStore implements Store {
   }
 
   async readNodes(keys: readonly NodeKey[]): Promise<Map<string, Buffer>> {
-    return this.mutex.run(async () => this.wrap(() => this.readNodesSync(keys)));
+    return nodesFromTiles(keys, (k) => this.readTiles(k));
+  }
+
+  async readTile(level: number, index: number, width?: number): Promise<Tile | null> {
+    return readOneTile((k) => this.readTiles(k), level, index, width);
   }
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
@@ -333,6 +337,28 @@ export class SqliteStore implements Store {
 }
 
 type Runner = <T>(fn: () => T) => Promise<T>;
+
+interface TileRow {
+  level: number;
+  idx: number;
+  width: number;
+  hashes: Buffer;
+}
+
+function toTile(r: TileRow): Tile {
+  // A tampered row may hold any type; only a blob of the right length is a tile.
+  return { level: Number(r.level), index: Number(r.idx), width: Number(r.width), hashes: Buffer.isBuffer(r.hashes) ? r.hashes : Buffer.alloc(0) };
+}
+
+function readTilesWith(prepare: (sql: string) => Database.Statement, keys: readonly TileKey[]): Map<string, Tile> {
+  const stmt = prepare('SELECT level, idx, width, hashes FROM merkle_tiles WHERE level = ? AND idx = ?');
+  const out = new Map<string, Tile>();
+  for (const { level, index } of keys) {
+    const row = stmt.get(level, index) as TileRow | undefined;
+    if (row) out.set(tileKeyString(level, index), toTile(row));
+  }
+  return out;
+}
 
 async function* readEntryBatches(db: Db, run: Runner, from: number, to: number, batchSize: number): AsyncIterable<EntryRow[]> {
   assertBatchSize(batchSize);
@@ -398,28 +424,19 @@ function openSqliteSnapshot(location: string): Snapshot {
       throw mapSqliteError(err, location);
     }
   };
+  const readTiles = (keys: readonly TileKey[]) => run(() => readTilesWith(prepare, keys));
+  const readTileRanges = (ranges: readonly TileRange[]) =>
+    run(() => {
+      const stmt = prepare('SELECT level, idx, width, hashes FROM merkle_tiles WHERE level = ? AND idx >= ? AND idx <= ? ORDER BY idx');
+      return ranges.map(({ level, from, to }) => (stmt.all(level, from, to) as TileRow[]).map(toTile));
+    });
   return {
     query: <T extends Row>(sql: string, params?: readonly SqlValue[]) => run(() => prepare(sql).all(...bind(params)) as T[]),
     entryBatches: (from, to, batchSize = 20_000) => readEntryBatches(db, run, from, to, batchSize),
-    readNodes: (keys) =>
-      run(() => {
-        const stmt = prepare('SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?');
-        const out = new Map<string, Buffer>();
-        for (const { level, index } of keys) {
-          const row = stmt.get(level, index) as { hash: Buffer } | undefined;
-          if (row) out.set(nodeKeyString(level, index), row.hash);
-        }
-        return out;
-      }),
-    readNodeRanges: (ranges: readonly NodeRange[]) =>
-      run(() => {
-        const stmt = prepare('SELECT idx, hash FROM merkle_nodes WHERE level = ? AND idx >= ? AND idx <= ?').raw(true);
-        return ranges.map(({ level, from, to }) => {
-          const out = Array.from<Buffer | undefined>({ length: Math.max(0, to - from + 1) });
-          for (const [idx, hash] of stmt.all(level, from, to) as Array<[number, Buffer]>) out[idx - from] = hash;
-          return out;
-        });
-      }),
+    readNodes: (keys) => nodesFromTiles(keys, readTiles),
+    readNodeRanges: (ranges: readonly NodeRange[]) => nodeRangesFromTiles(ranges, readTileRanges),
+    readTileRanges,
+    readTile: (level, index, width) => readOneTile(readTiles, level, index, width),
     readHead: () =>
       run(() => {
         const row = prepare('SELECT size, chain_hash, root FROM ledger_head WHERE id = 1').get() as Row | undefined;

@@ -1,0 +1,294 @@
+/**
+ * Publishing a ledger as C2SP tlog-tiles (core/tlog-tiles.ts): `checkpoint`, `tile/<L>/…` and
+ * `tile/entries/…` in a TileStorage, for the tree at a signed checkpoint's size.
+ *
+ * Incremental: the storage's own `checkpoint` says what it already holds (size N), its right-edge
+ * partial tiles above level 0 are the builder's state, and only entries from the last full
+ * level-0 tile before N are read from the ledger; only the tiles that differ between N and the
+ * new size are written. When that state is missing or unusable (first publish, a deleted edge
+ * tile, an edge tile that does not lead to the checkpoint's root) everything is rebuilt from the
+ * ledger instead.
+ *
+ * Nothing is written until the root the tiles give equals the checkpoint's root (one pass over the
+ * entries to check, a second to write), and the checkpoint is written last, so a reader never sees
+ * a checkpoint whose tiles are not there. Every tile path names fixed content: a path that already
+ * holds different bytes is never overwritten but a tile_conflict (the storage or the ledger was
+ * tampered with). The checkpoint never moves to a smaller tree.
+ */
+import { parseCheckpoint } from '../../core/checkpoint.js';
+import { SealtrailError, isSealtrailError } from '../../core/errors.js';
+import { equalBytes } from '../../core/hash.js';
+import { merkleRoot } from '../../core/merkle.js';
+import { parseNote } from '../../core/note.js';
+import {
+  TILE_WIDTH,
+  TileBuilder,
+  allTiles,
+  changedTiles,
+  decodeEntryBundle,
+  decodeTile,
+  edgeTiles,
+  encodeEntryBundle,
+  encodeTile,
+  entriesPath,
+  entryLeafHash,
+  levelCount,
+  rootFromTiles,
+  tilePath,
+  type Tile,
+  type TileId,
+} from '../../core/tlog-tiles.js';
+import type { PublishRecord, PublishedLeaf, SinkContents } from '../sinks/sink.js';
+import type { TileStorage } from './tile-storage.js';
+
+export const CHECKPOINT_PATH = 'checkpoint';
+
+export type LeafSource = (from: number, to: number) => AsyncIterable<PublishedLeaf>;
+
+export interface TilesPublishResult {
+  /** The size the storage held before (0 when rebuilt from nothing). */
+  fromSize: number;
+  size: number;
+  /** 'incremental' from the storage's edge tiles, 'full' from the whole ledger, 'none' when already there or ahead. */
+  mode: 'incremental' | 'full' | 'none';
+  /** Paths written, in write order (the checkpoint last). */
+  written: string[];
+}
+
+/** Publishes the tree at `record` (a checked, signed checkpoint) to `storage`. */
+export async function publishTiles(storage: TileStorage, record: PublishRecord, leaves: LeafSource): Promise<TilesPublishResult> {
+  return storage.exclusive(async () => {
+    const size = record.seq;
+    const held = await heldCheckpoint(storage, record.origin);
+    if (held !== null && (held.size > size || (held.size === size && held.note === record.note))) {
+      return { fromSize: held.size, size, mode: 'none', written: [] };
+    }
+    let plan: Plan | null = held !== null && held.size > 0 ? await incrementalPlan(storage, held.size, size) : null;
+    // An edge tile that does not lead to the signed root (edited, or left by another ledger): rebuild.
+    if (plan !== null && !equalBytes((await buildTiles(plan, leaves, size, null)).root, record.root)) plan = null;
+    const mode = plan === null ? 'full' : 'incremental';
+    if (plan === null) {
+      plan = { fromSize: 0, startSize: 0, edges: [] };
+      if (!equalBytes((await buildTiles(plan, leaves, size, null)).root, record.root)) {
+        throw new SealtrailError(
+          'integrity_failure',
+          `the ledger's entries 1..${size} do not give the root of the checkpoint of size ${size}: an entry was edited; nothing was published to ${storage.where}`,
+          { details: { size } },
+        );
+      }
+    }
+    const written: string[] = [];
+    const wanted = new Set(changedTiles(plan.fromSize, size).map((t) => tilePath(t)));
+    const firstBundle = Math.floor(plan.fromSize / TILE_WIDTH);
+    const staleBundle = plan.fromSize === size ? plan.fromSize % TILE_WIDTH : 0;
+    const built = await buildTiles(plan, leaves, size, async (tiles, bundles) => {
+      for (const t of tiles) {
+        const path = tilePath(t);
+        if (wanted.has(path) && (await writeFixed(storage, path, encodeTile(t.hashes)))) written.push(path);
+      }
+      for (const b of bundles) {
+        if (b.index < firstBundle || (b.width === staleBundle && b.index === firstBundle)) continue;
+        const path = entriesPath(b.index, b.width);
+        if (await writeFixed(storage, path, encodeEntryBundle(b.entries))) written.push(path);
+      }
+    });
+    // The same entries, read again: a root differing now means they changed between the passes.
+    if (!equalBytes(built.root, record.root)) {
+      throw new SealtrailError('integrity_failure', `the ledger's entries changed while they were published to ${storage.where}; the checkpoint was not written`, { details: { size } });
+    }
+    await storage.put(CHECKPOINT_PATH, Buffer.from(record.note, 'utf8'), 'mutable');
+    written.push(CHECKPOINT_PATH);
+    return { fromSize: plan.fromSize, size, mode, written };
+  });
+}
+
+interface Plan {
+  /** What the storage holds. */
+  fromSize: number;
+  /** Where the builder starts: the last multiple of 256 at or before fromSize. */
+  startSize: number;
+  /** Edge tiles of startSize (levels ≥ 1), read from the storage. */
+  edges: Tile[];
+}
+
+/** The builder state for continuing from `fromSize`, from the storage's own edge tiles; null when one is missing or malformed. */
+async function incrementalPlan(storage: TileStorage, fromSize: number, size: number): Promise<Plan | null> {
+  if (fromSize > size) return null;
+  const startSize = fromSize - (fromSize % TILE_WIDTH);
+  const edges: Tile[] = [];
+  for (const id of edgeTiles(startSize)) {
+    const bytes = await storage.get(tilePath(id));
+    if (bytes === null || bytes.length !== id.width * 32) return null;
+    edges.push({ ...id, hashes: decodeTile(bytes, id.width) });
+  }
+  return { fromSize, startSize, edges };
+}
+
+interface Bundle {
+  index: number;
+  width: number;
+  entries: Buffer[];
+}
+
+type Sink = (tiles: Tile[], bundles: Bundle[]) => Promise<void>;
+
+/** How many full entry bundles are handed to the writer at once (bounded memory on a full rebuild). */
+const FLUSH_BUNDLES = 16;
+
+/** Runs the builder over entries startSize+1 … size; with `sink`, hands it every tile and bundle as they complete. */
+async function buildTiles(plan: Plan, leaves: LeafSource, size: number, sink: Sink | null): Promise<{ root: Buffer }> {
+  const builder = new TileBuilder(plan.startSize, plan.edges);
+  let index = plan.startSize / TILE_WIDTH;
+  let entries: Buffer[] = [];
+  let full: Bundle[] = [];
+  if (size > plan.startSize) {
+    for await (const leaf of leaves(plan.startSize + 1, size)) {
+      builder.append(leaf.hash);
+      if (sink === null) {
+        builder.take();
+        continue;
+      }
+      entries.push(leaf.data);
+      if (entries.length === TILE_WIDTH) {
+        full.push({ index: index++, width: TILE_WIDTH, entries });
+        entries = [];
+        if (full.length >= FLUSH_BUNDLES) {
+          await sink(builder.take(), full);
+          full = [];
+        }
+      }
+    }
+  }
+  if (builder.size !== size) {
+    throw new SealtrailError('integrity_failure', `entry ${builder.size + 1} is missing from the ledger, which a checkpoint of size ${size} covers`, { details: { seq: builder.size + 1, size } });
+  }
+  if (sink !== null) {
+    const last = entries.length > 0 ? [{ index, width: entries.length, entries }] : [];
+    await sink([...builder.take(), ...builder.partials()], [...full, ...last]);
+  }
+  return { root: builder.root() };
+}
+
+/** Writes content-fixed `bytes` at `path` unless it is already there; different bytes there are a tile_conflict. */
+async function writeFixed(storage: TileStorage, path: string, bytes: Buffer): Promise<boolean> {
+  const existing = await storage.get(path);
+  if (existing !== null) {
+    if (existing.equals(bytes)) return false;
+    throw new SealtrailError('tile_conflict', `${path} in ${storage.where} holds other bytes than the ledger gives it: the published tiles or the ledger were tampered with; nothing there was overwritten`, {
+      details: { path },
+    });
+  }
+  await storage.put(path, bytes, 'immutable');
+  return true;
+}
+
+/** The storage's checkpoint, when it parses and is of `origin`; null otherwise (rebuild). */
+async function heldCheckpoint(storage: TileStorage, origin: string): Promise<{ size: number; note: string } | null> {
+  const bytes = await storage.get(CHECKPOINT_PATH);
+  if (bytes === null) return null;
+  const note = bytes.toString('utf8');
+  try {
+    const checkpoint = parseCheckpoint(parseNote(note).text);
+    return checkpoint.origin === origin ? { size: checkpoint.size, note } : null;
+  } catch (err) {
+    if (isSealtrailError(err)) return null;
+    throw err;
+  }
+}
+
+/**
+ * Reads a tiles storage back for verifyAgainstSinks: its checkpoint as the one record, and a
+ * `sink_edited` problem (naming the first entry it affects) when any tile or entry bundle of the
+ * tree at that size is missing or does not follow from the ones below it: every entry bundle must
+ * hash to its level-0 tile, every level-(L+1) hash must be the root of its full level-L tile, and
+ * the edge tiles must give the checkpoint's root. verifyAgainstSinks then checks the note's
+ * signature and that root against the ledger, so published tiles that pass match the ledger's
+ * leaves. Reads every tile: O(size / 256) objects.
+ */
+export async function readTiles(storage: TileStorage): Promise<SinkContents> {
+  let bytes: Buffer | null;
+  try {
+    bytes = await storage.get(CHECKPOINT_PATH);
+  } catch (err) {
+    return unreadable(storage, err);
+  }
+  if (bytes === null) return { records: [], problems: [], readable: true, absent: true };
+  const note = bytes.toString('utf8');
+  let size: number;
+  let root: Buffer;
+  try {
+    const checkpoint = parseCheckpoint(parseNote(note).text);
+    size = checkpoint.size;
+    root = checkpoint.rootHash;
+  } catch (err) {
+    if (!isSealtrailError(err)) throw err;
+    return { records: [], readable: true, problems: [{ seq: null, reason: 'sink_edited', message: `${CHECKPOINT_PATH} in ${storage.where} is not a checkpoint note: ${err.message}` }] };
+  }
+  const contents: SinkContents = { records: [{ seq: size, chainHash: null, appendedAt: null, note, position: 1 }], problems: [], readable: true };
+  try {
+    const problem = await checkTree(storage, size, root);
+    if (problem) contents.problems.push({ seq: problem.seq, reason: 'sink_edited', message: problem.message });
+  } catch (err) {
+    return { ...unreadable(storage, err), records: contents.records };
+  }
+  return contents;
+}
+
+function unreadable(storage: TileStorage, err: unknown): SinkContents {
+  const reason = err instanceof Error ? err.message : String(err);
+  return { records: [], readable: false, problems: [{ seq: null, reason: 'sink_unreadable', message: `cannot read ${storage.where}: ${reason}` }] };
+}
+
+/** The first tile or bundle that is missing or inconsistent, by the first entry (seq) it covers. */
+async function checkTree(storage: TileStorage, size: number, root: Buffer): Promise<{ seq: number; message: string } | null> {
+  // Expected hashes of the level being read, from the level below (level 0: the entry bundles).
+  let expected: Buffer[] = [];
+  let level = -1;
+  const edges = new Map<number, Buffer[]>();
+  const seqOf = (id: TileId, offset: number): number => (id.index * TILE_WIDTH + offset) * TILE_WIDTH ** id.level + 1;
+  let above: Buffer[] = [];
+  for (const id of allTiles(size)) {
+    if (id.level !== level) {
+      expected = id.level === 0 ? [] : above;
+      above = [];
+      level = id.level;
+    }
+    const path = tilePath(id);
+    const tileBytes = await storage.get(path);
+    if (tileBytes === null || tileBytes.length !== id.width * 32) {
+      return { seq: seqOf(id, 0), message: `${path} is ${tileBytes === null ? 'missing' : `${tileBytes.length} bytes, not ${id.width * 32}`}` };
+    }
+    const hashes = decodeTile(tileBytes, id.width);
+    let want: Buffer[];
+    if (id.level === 0) {
+      const bundlePath = entriesPath(id.index, id.width);
+      const bundle = await storage.get(bundlePath);
+      let decoded: Buffer[] | null = null;
+      try {
+        decoded = bundle === null ? null : decodeEntryBundle(bundle);
+      } catch (err) {
+        if (!isSealtrailError(err)) throw err;
+      }
+      if (decoded === null || decoded.length !== id.width) {
+        return { seq: seqOf(id, 0), message: `${bundlePath} is ${bundle === null ? 'missing' : `not a bundle of ${id.width} entries`}` };
+      }
+      want = decoded.map((e) => entryLeafHash(e));
+    } else {
+      want = expected.slice(id.index * TILE_WIDTH, id.index * TILE_WIDTH + id.width);
+    }
+    const bad = hashes.findIndex((h, i) => !equalBytes(h, want[i]!));
+    if (bad !== -1) {
+      const what = id.level === 0 ? `the hash of entry ${seqOf(id, bad)} in ${entriesPath(id.index, id.width)}` : `the root of the level-${id.level - 1} tile below it`;
+      return { seq: seqOf(id, bad), message: `hash ${bad} of ${path} is not ${what}: a tile or entry bundle was edited` };
+    }
+    if (id.width === TILE_WIDTH) above.push(merkleRoot(hashes));
+    else edges.set(id.level, hashes);
+  }
+  const fromTiles = rootFromTiles(size, (id) => {
+    const hashes = edges.get(id.level);
+    if (hashes === undefined || hashes.length !== id.width || levelCount(size, id.level) % TILE_WIDTH !== id.width) throw new Error(`no edge tile at level ${id.level}`);
+    return hashes;
+  });
+  if (!equalBytes(fromTiles, root)) return { seq: size, message: `the tiles give another root than ${CHECKPOINT_PATH} (size ${size}): a tile or the checkpoint was replaced` };
+  return null;
+}

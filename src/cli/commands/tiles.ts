@@ -1,7 +1,7 @@
 /** `sealtrail tiles export <dir>`: the ledger as static C2SP tlog-tiles files. */
 import type { Command } from 'commander';
 import { exportTiles } from '../../anchor/tiles/export-tiles.js';
-import type { WithContext } from '../program.js';
+import type { ExitStatus, WithContext } from '../program.js';
 import { withLedger } from './ledger.js';
 
 export function register(program: Command, withContext: WithContext): void {
@@ -13,7 +13,7 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--vkey <vkey...>', 'trusted verifier keys; the checkpoint is exported only when it verifies (default: config vkeys)')
     .action(
       withContext<{ vkey?: string[] }>(async (ctx, { args, opts }) =>
-        withLedger(ctx, async (ledger) => {
+        withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const result = await exportTiles(ledger, args[0]!, { vkeys: opts.vkey ?? ctx.config.vkeys });
           const summary =
             result.mode === 'none'

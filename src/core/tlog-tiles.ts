@@ -89,7 +89,7 @@ export function parseTilePath(path: string): (TileId & { entries: boolean }) | n
   const width = m[3] === undefined ? TILE_WIDTH : Number(m[3]);
   const entries = m[1] === 'entries';
   const level = entries ? 0 : Number(m[1]);
-  if (!Number.isSafeInteger(index) || width >= TILE_WIDTH || level > MAX_LEVEL) return null;
+  if (!Number.isSafeInteger(index) || (m[3] !== undefined && width >= TILE_WIDTH) || level > MAX_LEVEL) return null;
   return { level, index, width, entries };
 }
 

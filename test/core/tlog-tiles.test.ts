@@ -166,6 +166,15 @@ test('roots and inclusion proofs from the tiles equal merkle.ts, built in one go
   );
 });
 
+test('resuming past 256² leaves adds a level-2 tile and rewrites only the changed edge', () => {
+  const size = TILE_WIDTH * TILE_WIDTH + 300;
+  const resumed = build(size, TILE_WIDTH * TILE_WIDTH - 7);
+  assert.deepEqual(resumed.root, merkleRoot(leaves(size)));
+  assert.deepEqual([...resumed.changed].sort(), ['tile/0/x000/255', 'tile/0/x000/256', 'tile/0/x000/257.p/44', 'tile/1/000', 'tile/1/001.p/1', 'tile/2/000.p/1'].map((p) => p.replace(/x000\//g, '')).sort());
+  const proof = inclusionProofFromTiles(size - 1, size, reader(resumed.tiles));
+  assert.deepEqual(proof, inclusionProof(size - 1, leaves(size)));
+});
+
 test('changedTiles lists only tiles holding new hashes', () => {
   assert.deepEqual(changedTiles(5, 5), []);
   assert.deepEqual(changedTiles(0, 3), [{ level: 0, index: 0, width: 3 }]);

@@ -64,12 +64,14 @@ export async function publishTiles(storage: TileStorage, record: PublishRecord, 
       return { fromSize: held.size, size, mode: 'none', written: [] };
     }
     let plan: Plan | null = held !== null && held.size > 0 ? await incrementalPlan(storage, held.size, size) : null;
+    let built = plan === null ? null : await buildTiles(plan, leaves, size, BUFFER_ENTRIES);
     // An edge tile that does not lead to the signed root (edited, or left by another ledger): rebuild.
-    if (plan !== null && !equalBytes((await buildTiles(plan, leaves, size, null)).root, record.root)) plan = null;
+    if (built !== null && !equalBytes(built.root, record.root)) plan = null;
     const mode = plan === null ? 'full' : 'incremental';
     if (plan === null) {
       plan = { fromSize: 0, startSize: 0, edges: [] };
-      if (!equalBytes((await buildTiles(plan, leaves, size, null)).root, record.root)) {
+      built = await buildTiles(plan, leaves, size, BUFFER_ENTRIES);
+      if (!equalBytes(built.root, record.root)) {
         throw new SealtrailError(
           'integrity_failure',
           `the ledger's entries 1..${size} do not give the root of the checkpoint of size ${size}: an entry was edited; nothing was published to ${storage.where}`,
@@ -79,22 +81,25 @@ export async function publishTiles(storage: TileStorage, record: PublishRecord, 
     }
     const written: string[] = [];
     const wanted = new Set(changedTiles(plan.fromSize, size).map((t) => tilePath(t)));
-    const firstBundle = Math.floor(plan.fromSize / TILE_WIDTH);
-    const staleBundle = plan.fromSize === size ? plan.fromSize % TILE_WIDTH : 0;
-    const built = await buildTiles(plan, leaves, size, async (tiles, bundles) => {
+    const unchangedBundle = plan.fromSize === size ? entriesPath(Math.floor(size / TILE_WIDTH), Math.max(1, size % TILE_WIDTH)) : null;
+    const write: Output = async (tiles, bundles) => {
       for (const t of tiles) {
         const path = tilePath(t);
         if (wanted.has(path) && (await writeFixed(storage, path, encodeTile(t.hashes)))) written.push(path);
       }
       for (const b of bundles) {
-        if (b.index < firstBundle || (b.width === staleBundle && b.index === firstBundle)) continue;
         const path = entriesPath(b.index, b.width);
-        if (await writeFixed(storage, path, encodeEntryBundle(b.entries))) written.push(path);
+        if (path !== unchangedBundle && (await writeFixed(storage, path, encodeEntryBundle(b.entries)))) written.push(path);
       }
-    });
-    // The same entries, read again: a root differing now means they changed between the passes.
-    if (!equalBytes(built.root, record.root)) {
-      throw new SealtrailError('integrity_failure', `the ledger's entries changed while they were published to ${storage.where}; the checkpoint was not written`, { details: { size } });
+    };
+    if (built!.buffered) {
+      await write(built!.buffered.tiles, built!.buffered.bundles);
+    } else {
+      // Too large to hold: the same entries again, written as they are tiled.
+      const again = await buildTiles(plan, leaves, size, 0, write);
+      if (!equalBytes(again.root, record.root)) {
+        throw new SealtrailError('integrity_failure', `the ledger's entries changed while they were published to ${storage.where}; the checkpoint was not written`, { details: { size } });
+      }
     }
     await storage.put(CHECKPOINT_PATH, Buffer.from(record.note, 'utf8'), 'mutable');
     written.push(CHECKPOINT_PATH);
@@ -130,21 +135,34 @@ interface Bundle {
   entries: Buffer[];
 }
 
-type Sink = (tiles: Tile[], bundles: Bundle[]) => Promise<void>;
+type Output = (tiles: Tile[], bundles: Bundle[]) => Promise<void>;
 
-/** How many full entry bundles are handed to the writer at once (bounded memory on a full rebuild). */
+/** Up to this many entries the checking pass keeps its tiles, so publishing reads the ledger once. */
+const BUFFER_ENTRIES = 1 << 16;
+/** How many full entry bundles are handed to the writer at once on the writing pass. */
 const FLUSH_BUNDLES = 16;
 
-/** Runs the builder over entries startSize+1 … size; with `sink`, hands it every tile and bundle as they complete. */
-async function buildTiles(plan: Plan, leaves: LeafSource, size: number, sink: Sink | null): Promise<{ root: Buffer }> {
+/**
+ * Runs the builder over entries startSize+1 … size. Keeps every tile and bundle when there are at
+ * most `bufferLimit` entries (`buffered`); with `output`, hands them over as they complete instead.
+ */
+async function buildTiles(
+  plan: Plan,
+  leaves: LeafSource,
+  size: number,
+  bufferLimit: number,
+  output?: Output,
+): Promise<{ root: Buffer; buffered: { tiles: Tile[]; bundles: Bundle[] } | null }> {
   const builder = new TileBuilder(plan.startSize, plan.edges);
+  let buffered: { tiles: Tile[]; bundles: Bundle[] } | null = output === undefined && size - plan.startSize <= bufferLimit ? { tiles: [], bundles: [] } : null;
+  const keep = output !== undefined || buffered !== null;
   let index = plan.startSize / TILE_WIDTH;
   let entries: Buffer[] = [];
   let full: Bundle[] = [];
   if (size > plan.startSize) {
     for await (const leaf of leaves(plan.startSize + 1, size)) {
       builder.append(leaf.hash);
-      if (sink === null) {
+      if (!keep) {
         builder.take();
         continue;
       }
@@ -152,8 +170,8 @@ async function buildTiles(plan: Plan, leaves: LeafSource, size: number, sink: Si
       if (entries.length === TILE_WIDTH) {
         full.push({ index: index++, width: TILE_WIDTH, entries });
         entries = [];
-        if (full.length >= FLUSH_BUNDLES) {
-          await sink(builder.take(), full);
+        if (output !== undefined && full.length >= FLUSH_BUNDLES) {
+          await output(builder.take(), full);
           full = [];
         }
       }
@@ -162,11 +180,11 @@ async function buildTiles(plan: Plan, leaves: LeafSource, size: number, sink: Si
   if (builder.size !== size) {
     throw new SealtrailError('integrity_failure', `entry ${builder.size + 1} is missing from the ledger, which a checkpoint of size ${size} covers`, { details: { seq: builder.size + 1, size } });
   }
-  if (sink !== null) {
-    const last = entries.length > 0 ? [{ index, width: entries.length, entries }] : [];
-    await sink([...builder.take(), ...builder.partials()], [...full, ...last]);
-  }
-  return { root: builder.root() };
+  const last = entries.length > 0 ? [{ index, width: entries.length, entries }] : [];
+  const tiles = keep ? [...builder.take(), ...builder.partials()] : [];
+  if (output !== undefined) await output(tiles, [...full, ...last]);
+  if (buffered !== null) buffered = { tiles, bundles: [...full, ...last] };
+  return { root: builder.root(), buffered };
 }
 
 /** Writes content-fixed `bytes` at `path` unless it is already there; different bytes there are a tile_conflict. */

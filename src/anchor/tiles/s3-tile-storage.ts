@@ -127,6 +127,9 @@ export class S3TileStorage implements TileStorage {
         forcePathStyle: forcePathStyle ?? endpoint !== undefined,
         // Retries are the sink's (withRetry), so one failing store fails one publish quickly.
         maxAttempts: 1,
+        // Many S3-compatible stores reject or ignore the SDK's default CRC32 trailers; checksums only where the API requires them.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
       });
     });
     return this.#client;

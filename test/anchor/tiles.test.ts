@@ -15,6 +15,9 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { issueCheckpoint, publishPending } from '../../src/anchor/publish.js';
 import { verifyAgainstSinks } from '../../src/anchor/verify-sinks.js';
 import { exportTiles } from '../../src/anchor/tiles/export-tiles.js';
+import { parseS3Target } from '../../src/anchor/tiles/s3-tile-storage.js';
+import { openSink } from '../../src/anchor/sinks/index.js';
+import { resolveConfig } from '../../src/cli/config.js';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { leafHash } from '../../src/core/merkle.js';
@@ -109,7 +112,7 @@ for (const backend of BACKENDS) {
       assert.equal(report.checked, 2);
       assert.deepEqual(report.sinks.map((s) => [s.kind, s.latestSize]), [['tiles', 555], ['tiles', 555]]);
       // The S3 object and the file are the same bytes, and the checkpoint is the stored note.
-      assert.deepEqual(await getObject(`${prefix}tile/0/001`), readFileSync(join(dir, "tile/0/001")));
+      assert.deepEqual(await getObject(`${prefix}tile/0/001`), readFileSync(join(dir, 'tile/0/001')));
       assert.equal((await getObject(`${prefix}checkpoint`)).toString('utf8'), third.checkpoint.note);
       // The spec holds no credential, and is the anchor_sinks key as given.
       const rows = await ledger.store.query<{ sink: string; label: string }>('SELECT sink, label FROM anchor_sinks ORDER BY sink');
@@ -292,5 +295,46 @@ describe('sealtrail tiles export', () => {
     const untrusted = await sealtrail(dir, ['tiles', 'export', join(dir, 'out'), '--db', db, '--vkey', otherKey.verifierKey]);
     assert.equal(untrusted.status, 1, untrusted.stderr);
     assert.equal(existsSync(join(dir, 'out', 'checkpoint')), false);
+  });
+});
+
+describe('tiles sink specs', () => {
+  it('parses tiles:s3 targets and refuses credentials, unknown options and bad buckets in the spec', () => {
+    assert.deepEqual(parseS3Target('s3://audit-tiles/logs/main/?endpoint=http://127.0.0.1:9000&region=eu-west-1&path-style=true'), {
+      bucket: 'audit-tiles',
+      prefix: 'logs/main/',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'eu-west-1',
+      forcePathStyle: true,
+    });
+    assert.deepEqual(parseS3Target('s3://audit-tiles'), { bucket: 'audit-tiles', prefix: '' });
+    for (const bad of [
+      's3://AKIAEXAMPLE:hunter2@audit-tiles/x',
+      's3://audit-tiles/x?endpoint=http://AKIAEXAMPLE:hunter2@127.0.0.1:9000',
+      's3://audit-tiles/x?token=hunter2',
+      's3://audit-tiles/x?endpoint=ftp://host',
+      's3://Bad_Bucket/x',
+      's3://audit-tiles/../x',
+      'https://audit-tiles/x',
+    ]) {
+      assert.throws(
+        () => parseS3Target(bad),
+        (err) => isSealtrailError(err, 'invalid_argument') && !`${err.message}${JSON.stringify(err.details)}`.includes('hunter2') && !`${err.message}${JSON.stringify(err.details)}`.includes('AKIA'),
+        bad,
+      );
+    }
+    assert.throws(() => openSink('tiles:ftp://x'), (err) => isSealtrailError(err, 'invalid_argument'));
+    assert.equal(openSink('tiles:file:relative/dir').kind, 'tiles');
+  });
+
+  it('config accepts tiles:file (resolved) and tiles:s3 sinks, and refuses a bad one as config_invalid', () => {
+    const cwd = tempDir();
+    const config = resolveConfig({ flags: {}, env: { SEALTRAIL_SINKS: `tiles:file:public,tiles:s3://audit-tiles/p?endpoint=http://127.0.0.1:9000` }, cwd });
+    assert.deepEqual(config.sinks, [`tiles:file:${join(cwd, 'public')}`, 'tiles:s3://audit-tiles/p?endpoint=http://127.0.0.1:9000']);
+    assert.throws(
+      () => resolveConfig({ flags: {}, env: { SEALTRAIL_SINKS: 'tiles:s3://k:secret@audit-tiles/p' }, cwd }),
+      (err) => isSealtrailError(err, 'config_invalid') && !err.message.includes('secret'),
+    );
+    assert.throws(() => resolveConfig({ flags: {}, env: { SEALTRAIL_SINKS: 'tiles:/x' }, cwd }), (err) => isSealtrailError(err, 'config_invalid'));
   });
 });

@@ -27,8 +27,11 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Parses the target of a `tiles:s3://…` spec; invalid_argument on anything it cannot use. */
 export function parseS3Target(target: string): S3Location {
-  const bad = (why: string): SealtrailError =>
-    new SealtrailError('invalid_argument', `bad tiles sink ${JSON.stringify(redact(`tiles:${target}`))}: ${why}`, { details: { sink: redact(`tiles:${target}`) } });
+  // A user name here would be an access key ID: not shown at all, unlike redact's user:*** form.
+  const shown = redact(`tiles:${target.replace(/\/\/[^/?#]*@/g, '//***@')}`);
+  const bad = (why: string): SealtrailError => new SealtrailError('invalid_argument', `bad tiles sink ${JSON.stringify(shown)}: ${why}`, { details: { sink: shown } });
+  // URL parsing would quietly resolve `a/../b`; a prefix is taken as written or not at all.
+  if (target.split(/[?#]/)[0]!.split('/').slice(3).some((s) => s === '.' || s === '..')) throw bad('the prefix may not hold . or .. segments');
   let url: URL;
   try {
     url = new URL(target);
@@ -66,7 +69,6 @@ export function parseS3Target(target: string): S3Location {
 
 function prefixOf(path: string): string {
   const trimmed = path.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (trimmed.split('/').some((s) => s === '.' || s === '..')) throw new SealtrailError('invalid_argument', 'an S3 prefix may not hold . or .. segments');
   return trimmed === '' ? '' : `${trimmed}/`;
 }
 

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { issueCheckpoint, publishPending } from '../../src/anchor/publish.js';
 import { verifyAgainstSinks } from '../../src/anchor/verify-sinks.js';
+import { runMonitorCycle, type MonitorOptions } from '../../src/anchor/monitor.js';
 import { exportTiles } from '../../src/anchor/tiles/export-tiles.js';
 import { parseS3Target } from '../../src/anchor/tiles/s3-tile-storage.js';
 import { openSink } from '../../src/anchor/sinks/index.js';
@@ -295,6 +296,26 @@ describe('sealtrail tiles export', () => {
     const untrusted = await sealtrail(dir, ['tiles', 'export', join(dir, 'out'), '--db', db, '--vkey', otherKey.verifierKey]);
     assert.equal(untrusted.status, 1, untrusted.stderr);
     assert.equal(existsSync(join(dir, 'out', 'checkpoint')), false);
+  });
+});
+
+describe('tiles sink in the monitor', () => {
+  it('publishes to a tiles sink on each cycle and raises a sink break for an edited tile', async () => {
+    const keys = logKeys();
+    const dir = tempDir();
+    const ledger = await seededLedger(join(dir, 'ledger.db'), 260);
+    cleanups.push(() => ledger.close());
+    const { spec, prefix } = s3Spec();
+    const options: MonitorOptions = { ledger, stateFile: join(dir, 'monitor.json'), intervalMs: 1, sinks: [spec], signers: [keys.signer], vkeys: [keys.verifierKey], retry: FAST_RETRY };
+    const first = await runMonitorCycle(options);
+    assert.equal(first.ok, true, JSON.stringify(first.breaks));
+    assert.equal((await getObject(`${prefix}checkpoint`)).toString('utf8').split('\n')[1], '260');
+    const tile = await getObject(`${prefix}tile/0/000`);
+    tile[5]! ^= 1;
+    await putObject(`${prefix}tile/0/000`, tile);
+    const broken = await runMonitorCycle(options);
+    assert.equal(broken.ok, false);
+    assert.deepEqual(broken.breaks.map((b) => [b.source, b.reason, b.seq]), [['sinks', 'sink_edited', 1]]);
   });
 });
 

@@ -275,6 +275,17 @@ describe('sealtrail tiles export', () => {
     // The same proof for another leaf is refused.
     const wrong = await sealtrail(dir, ['check-proof', proofFile, '--vkey', keys.verifierKey, '--leaf-hash', leafHash(bundle[0]!).toString('hex')]);
     assert.equal(wrong.status, 1, wrong.stdout + wrong.stderr);
+
+    // The export directory is a tiles sink as well: verify --against-sinks reads it back.
+    const sink = `tiles:file:${out}`;
+    const clean = await sealtrail(dir, ['verify', '--against-sinks', '--sink', sink, '--db', db, '--vkey', keys.verifierKey]);
+    assert.equal(clean.status, 0, clean.stdout + clean.stderr);
+    const tile = readFileSync(join(out, 'tile/0/001'));
+    tile[0]! ^= 1;
+    writeFileSync(join(out, 'tile/0/001'), tile);
+    const caught = await sealtrail(dir, ['verify', '--against-sinks', '--sink', sink, '--db', db, '--vkey', keys.verifierKey]);
+    assert.equal(caught.status, 1, caught.stdout + caught.stderr);
+    assert.match(caught.stdout, /sink_edited at seq 257/);
   });
 
   it('refuses an export without a checkpoint or a trusted key, writing nothing', async () => {

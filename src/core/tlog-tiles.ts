@@ -19,7 +19,7 @@ import { foldSubtrees, leafHash, merkleRoot, perfectSubtrees, inclusionProofRang
 
 export const TILE_HEIGHT = 8;
 export const TILE_WIDTH = 256;
-/** The tree level a tile level starts at is 8·L; 2^53 leaves need at most 7 tile levels. */
+/** C2SP allows tile levels 0…63; a tree of 2^53 leaves uses 7 of them. */
 const MAX_LEVEL = 63;
 const HASH_SIZE = 32;
 const MAX_ENTRY_BYTES = 0xffff;

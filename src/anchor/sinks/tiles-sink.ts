@@ -10,7 +10,8 @@
 import { resolve } from 'node:path';
 import { SealtrailError } from '../../core/errors.js';
 import { redact } from '../../core/redact.js';
-import { publishTiles, readTiles, type TilesPublishResult } from '../tiles/publish-tiles.js';
+import { publishTiles, type TilesPublishResult } from '../tiles/publish-tiles.js';
+import { readTiles } from '../tiles/read-tiles.js';
 import { parseS3Target, S3TileStorage } from '../tiles/s3-tile-storage.js';
 import { FileTileStorage, type TileStorage } from '../tiles/tile-storage.js';
 import type { PublishContext, PublishOutcome, PublishRecord, Sink, SinkContents } from './sink.js';

@@ -330,6 +330,31 @@ describe('tiles sink in the monitor', () => {
   });
 });
 
+describe('tiles sink failures', () => {
+  it('a store refusing the credentials fails the sink with sink_failed; the secret is nowhere in the result or anchor_sinks', async () => {
+    const keys = logKeys();
+    const ledger = await seededLedger(join(tempDir(), 'ledger.db'), 5);
+    cleanups.push(() => ledger.close());
+    const { spec } = s3Spec();
+    const secret = 'wrong-secret-0123456789abcdef';
+    // s3rver knows one access key; another one is refused like a revoked key.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIAREVOKEDEXAMPLE', AWS_SECRET_ACCESS_KEY: secret });
+    try {
+      const result = await issueCheckpoint(ledger, keys.signer, { sinks: [spec], retry: FAST_RETRY });
+      assert.equal(result.publish.results[0]!.status, 'failed');
+      assert.equal(result.publish.results[0]!.error?.code, 'sink_failed');
+      const rows = await ledger.store.query<Record<string, unknown>>('SELECT * FROM anchor_sinks');
+      assert.ok(rows[0]!['last_error'], 'the failure is recorded');
+      assert.ok(!JSON.stringify({ result, rows }).includes(secret));
+    } finally {
+      Object.assign(process.env, S3_CREDENTIALS);
+    }
+    // With the right credentials the same sink catches up.
+    const retried = await publishPending(ledger, [spec], { vkeys: [keys.verifierKey], retry: FAST_RETRY });
+    assert.ok(retried.ok, JSON.stringify(retried.results));
+  });
+});
+
 describe('tiles sink specs', () => {
   it('parses tiles:s3 targets and refuses credentials, unknown options and bad buckets in the spec', () => {
     assert.deepEqual(parseS3Target('s3://audit-tiles/logs/main/?endpoint=http://127.0.0.1:9000&region=eu-west-1&path-style=true'), {

@@ -127,8 +127,9 @@ export class S3TileStorage implements TileStorage {
         ...(endpoint === undefined ? {} : { endpoint }),
         // S3-compatible stores mostly serve buckets as a path, not as a host name.
         forcePathStyle: forcePathStyle ?? endpoint !== undefined,
-        // Retries are the sink's (withRetry), so one failing store fails one publish quickly.
-        maxAttempts: 1,
+        // The SDK's own retries (3 attempts) per request: a publish of many objects should not
+        // restart because one connection was reset; the sink's withRetry handles longer outages.
+        maxAttempts: 3,
         // Many S3-compatible stores reject or ignore the SDK's default CRC32 trailers; checksums only where the API requires them.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',

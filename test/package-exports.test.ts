@@ -24,6 +24,8 @@ const PROMISED: Record<string, string[]> = {
     'formatCheckpoint', 'parseCheckpoint', 'signCheckpoint', 'openCheckpoint', 'openLogCheckpoint', 'checkOrigin', 'CHAIN_HASH_EXTENSION',
     'CosignatureSigner', 'CosignatureVerifier', 'cosign', 'verifyCosignature', 'generateCosignerKey',
     'formatTlogProof', 'parseTlogProof', 'verifyTlogProof', 'isoFromMicros', 'microsFromIso',
+    'tilePath', 'entriesPath', 'parseTilePath', 'encodeTile', 'decodeTile', 'encodeEntryBundle', 'decodeEntryBundle', 'TileBuilder',
+    'rootFromTiles', 'inclusionProofFromTiles', 'tilesForProof', 'changedTiles', 'edgeTiles', 'allTiles', 'TILE_WIDTH',
     'encodeRowKey', 'decodeRowKey', 'versionKey', 'parseVersionKey', 'SealtrailError', 'ERROR_CATALOGUE', 'isSealtrailError',
   ],
   'sealtrail/capture': [
@@ -34,7 +36,7 @@ const PROMISED: Record<string, string[]> = {
     'SIGNING_KEY_ENV', 'loadSigners', 'loadCosigner', 'readKeyFile', 'writeKeyFile', 'installAnchoring', 'raiseAlert', 'listAlerts',
     'alertKey', 'deliverAlerts', 'validateAlertTable', 'ALERT_EVENT_KIND', 'issueCheckpoint', 'publishPending', 'checkpointCosignatures',
     'verifyAgainstSinks', 'CHECKPOINTS_TABLE', 'recomputeStates', 'verifyCheckpointsTable', 'parseWitnessKey', 'witnessVerifiersFor',
-    'Witness', 'startWitnessServer', 'runMonitor', 'runMonitorCycle', 'readMonitorState', 'writeMonitorState', 'openSink', 'GIT_SINK_FILE',
+    'Witness', 'startWitnessServer', 'runMonitor', 'runMonitorCycle', 'readMonitorState', 'writeMonitorState', 'openSink', 'GIT_SINK_FILE', 'exportTiles',
   ],
   'sealtrail/tasks': ['TaskAuditService', 'TaskArtifactService', 'TaskRunnerAuditor', 'REF_TYPES', 'taskScanTargets', 'captureGitChanges'],
 };

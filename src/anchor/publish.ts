@@ -19,7 +19,8 @@ import { sinkFailed, withRetry, type RetryOptions } from './retry.js';
 import { installAnchoring, jsonColumn } from './schema.js';
 import { signedChainHash } from './verify-sinks.js';
 import { openSink, type SinkOptions } from './sinks/index.js';
-import type { ConflictReason, PublishOutcome, PublishRecord, Sink } from './sinks/sink.js';
+import type { ConflictReason, PublishOutcome, PublishRecord, PublishedLeaf, Sink } from './sinks/sink.js';
+import { ledgerLeafData } from '../core/ledger-leaf.js';
 
 export interface SinkPublishResult {
   sink: string;
@@ -122,6 +123,7 @@ async function publishToSink(ledger: Ledger, sink: Sink, verifiers: readonly Not
               previousSize,
               currentSize: async () => (await ledger.head()).size,
               proveConsistency: async (oldSize, newSize) => (await ledger.proveConsistency(oldSize, newSize)).proof,
+              leaves: (from, to) => ledgerLeaves(ledger, from, to),
             }),
           options.retry,
         );
@@ -162,12 +164,19 @@ async function publishToSink(ledger: Ledger, sink: Sink, verifiers: readonly Not
   return result;
 }
 
+/** Entries seq in [from, to] as the leaf_data and leaf hash the tiles sink publishes. */
+export async function* ledgerLeaves(ledger: Ledger, from: number, to: number): AsyncIterable<PublishedLeaf> {
+  for await (const e of ledger.entries(from, to)) {
+    yield { data: ledgerLeafData({ kind: e.kind, pk: e.pk, eventHash: e.eventHash, appendedAtMicros: e.appendedAtMicros }), hash: e.leafHash };
+  }
+}
+
 /**
  * The record to hand to a sink, only once the row's note verifies under a trusted log key and
  * says what the row's columns say: whoever can edit the checkpoints table cannot get a checkpoint
  * of their own, or a relabelled one, into a sink.
  */
-function checkedRecord(cp: CheckpointRow, verifiers: readonly NoteVerifier[]): PublishRecord {
+export function checkedRecord(cp: CheckpointRow, verifiers: readonly NoteVerifier[]): PublishRecord {
   if (verifiers.length === 0) {
     throw new SealtrailError('key_unavailable', 'publishing needs the log verifier keys (--vkey) to check each checkpoint before it leaves the database');
   }

@@ -65,6 +65,7 @@ const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/capture.js'),
   () => import('./commands/keys.js'),
   () => import('./commands/checkpoint.js'),
+  () => import('./commands/tiles.js'),
   () => import('./commands/witness.js'),
   () => import('./commands/monitor.js'),
   () => import('./commands/config.js'),

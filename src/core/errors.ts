@@ -45,6 +45,7 @@ export const ERROR_CATALOGUE = {
   table_reserved: { exit: 2, http: 400 },
   // anchoring
   sink_failed: { exit: 2, http: 502 },
+  tile_conflict: { exit: 1, http: 409 },
   witness_conflict: { exit: 1, http: 409 },
   alert_table_failed: { exit: 2, http: 502 },
   witness_state_invalid: { exit: 2, http: 500 },

@@ -20,3 +20,4 @@ export * from './checkpoint.js';
 export * from './cosignature.js';
 export * from './tlog-proof.js';
 export * from './timestamps.js';
+export * from './tlog-tiles.js';

@@ -7,6 +7,7 @@ import { FileSink } from './file-sink.js';
 import { GitSink } from './git-sink.js';
 import type { Sink } from './sink.js';
 import { WebhookSink } from './webhook-sink.js';
+import { TilesSink } from './tiles-sink.js';
 import { WitnessSink } from './witness-sink.js';
 
 export interface SinkOptions extends RetryOptions {
@@ -19,6 +20,7 @@ const FACTORIES: Record<string, (spec: string, target: string, options: SinkOpti
   git: (spec, target) => new GitSink(spec, resolve(target)),
   witness: (spec, target, options) => new WitnessSink(spec, httpUrl(spec, target), options, options.witnessKeys ?? []),
   webhook: (spec, target, options) => new WebhookSink(spec, httpUrl(spec, target), options),
+  tiles: (spec, target) => new TilesSink(spec, target),
 };
 
 export function openSink(spec: string | Sink, options: SinkOptions = {}): Sink {
@@ -28,7 +30,7 @@ export function openSink(spec: string | Sink, options: SinkOptions = {}): Sink {
   const target = spec.slice(colon + 1).trim();
   const factory = Object.hasOwn(FACTORIES, kind) ? FACTORIES[kind] : undefined;
   if (!factory || target === '') {
-    throw new SealtrailError('invalid_argument', `bad sink spec ${JSON.stringify(redact(spec))}: want file:<path>, git:<repo-dir>, witness:<url> or webhook:<url>`, {
+    throw new SealtrailError('invalid_argument', `bad sink spec ${JSON.stringify(redact(spec))}: want file:<path>, git:<repo-dir>, witness:<url>, webhook:<url>, tiles:file:<dir> or tiles:s3://<bucket>/<prefix>`, {
       details: { sink: redact(spec) },
     });
   }

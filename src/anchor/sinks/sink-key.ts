@@ -2,7 +2,8 @@
  * The key anchoring state is kept under (`anchor_sinks.sink`). A webhook or witness URL may hold a
  * token, so it is never stored: those sinks are keyed `<kind>:sha256:<hex SHA-256 of the spec>`,
  * stable for the same spec and distinct for different tokens, with the redacted spec beside it
- * (`label`) for people. File and git specs are paths and stay their own key.
+ * (`label`) for people. File and git specs are paths, and a tiles spec cannot hold a credential
+ * (tiles/s3-tile-storage.ts refuses one), so those stay their own key.
  */
 import { sha256 } from '../../core/hash.js';
 

@@ -26,6 +26,17 @@ export interface PublishContext {
    * served by another publisher of the same ledger.
    */
   currentSize(): Promise<number>;
+  /**
+   * The ledger's entries seq in [from, to] as leaf_data and leaf hash, in order (the tiles sink
+   * publishes them as entry bundles and tiles).
+   */
+  leaves(from: number, to: number): AsyncIterable<PublishedLeaf>;
+}
+
+/** One ledger entry as the tiles sink publishes it: its leaf_data and SHA-256(0x00 ‖ leaf_data). */
+export interface PublishedLeaf {
+  data: Buffer;
+  hash: Buffer;
 }
 
 export type ConflictReason = 'witness_rollback' | 'witness_fork';
@@ -80,7 +91,7 @@ export interface ReadContext {
   origins: readonly string[];
 }
 
-export type SinkKind = 'file' | 'git' | 'witness' | 'webhook';
+export type SinkKind = 'file' | 'git' | 'witness' | 'webhook' | 'tiles';
 
 export interface Sink {
   readonly kind: SinkKind;

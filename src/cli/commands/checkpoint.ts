@@ -11,7 +11,7 @@ export function register(program: Command, withContext: WithContext): void {
     .command('checkpoint')
     .description('sign a C2SP checkpoint of the current head, print it, and publish it to the sinks')
     .option('--key-file <path...>', 'signing key file(s); several during a key rotation (default: config keyFile, else env SEALTRAIL_SIGNING_KEY)')
-    .option('--sink <spec...>', 'file:<path>, git:<repo-dir>, witness:<url> or webhook:<url> (default: config sinks)')
+    .option('--sink <spec...>', 'file:<path>, git:<repo-dir>, witness:<url>, webhook:<url>, tiles:file:<dir> or tiles:s3://<bucket>/<prefix> (default: config sinks)')
     .option('--origin <origin>', "checkpoint origin (default: the first key's name)")
     .option('--witness-vkey <vkey...>', 'cosigner key of a witness sink: <vkey> (named after the URL without scheme) or <vkey>@<url> (default: config witnessVkeys)')
     .action(

@@ -24,7 +24,7 @@ export interface Settings {
   maxPayloadBytes: number;
   /** Absolute path of the signing key file. Only the path is ever held here, never key material. */
   keyFile?: string;
-  /** Sink specs (`file:/abs/path`, `git:/abs/dir`, `witness:https://…`, `webhook:https://…`). */
+  /** Sink specs (`file:/abs/path`, `git:/abs/dir`, `witness:https://…`, `webhook:https://…`, `tiles:file:/abs/dir`, `tiles:s3://bucket/prefix`). */
   sinks: string[];
   /** Verifier keys (C2SP note vkeys) trusted when verifying checkpoints. */
   vkeys: string[];

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { validateAlertTable, type AlertTable } from '../../anchor/alerts.js';
 import { isSealtrailError, SealtrailError } from '../../core/errors.js';
+import { parseS3Target } from '../../anchor/tiles/s3-tile-storage.js';
 import { isRoleName } from '../../capture/capture.js';
 import { redact } from '../../core/redact.js';
 import type { MonitorConfig, Origin } from './types.js';
@@ -137,7 +138,23 @@ const SINK_KINDS: Record<string, (rest: string, origin: Origin, key: string) => 
   git: (rest, origin) => resolve(origin.baseDir, rest),
   witness: (rest, origin, key) => validateHttpUrl(rest, origin, key),
   webhook: (rest, origin, key) => validateHttpUrl(rest, origin, key),
+  tiles: (rest, origin, key) => validateTilesTarget(rest, origin, key),
 };
+
+/** `file:<dir>` (resolved like the other paths) or `s3://<bucket>[/<prefix>][?options]`, checked as the sink will parse it. */
+function validateTilesTarget(rest: string, origin: Origin, key: string): string {
+  if (rest.startsWith('file:') && rest.length > 'file:'.length) return `file:${resolve(origin.baseDir, rest.slice('file:'.length))}`;
+  if (rest.startsWith('s3://')) {
+    try {
+      parseS3Target(rest);
+    } catch (err) {
+      if (isSealtrailError(err)) invalid(origin, key, err.message);
+      throw err;
+    }
+    return rest;
+  }
+  return invalid(origin, key, `must be tiles:file:<dir> or tiles:s3://<bucket>[/<prefix>], got ${describe(redact(`tiles:${rest}`))}`);
+}
 
 export function validateSinkSpec(spec: string, origin: Origin, key: string): string {
   const colon = spec.indexOf(':');

@@ -682,7 +682,7 @@ export class PipelineRecorder {
     await this.commit([{ table: 'pipeline_checkpoints', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
       await this.ownedToken(tx, runId, record.token_id as string);
-      const terminal = await fetchOne(tx, 'pipeline_token_outcomes', 'x.token_id = ? AND x.is_terminal = 1', [record.token_id as string]);
+      const terminal = await terminalOutcome(tx, record.token_id as string);
       if (!terminal) throw integrityError('pipeline_checkpoints', record.checkpoint_id as string, 'checkpoint_durable', 'a checkpoint may only follow a durable sink write: the token has no terminal outcome');
     });
     return record;
@@ -712,7 +712,7 @@ export class PipelineRecorder {
   /** The token's terminal outcome, or null; two terminal outcomes are an integrity error. */
   async getTerminalOutcome(runId: string, tokenId: string): Promise<PipelineRecord | null> {
     await this.ownedToken(this.ledger.store, runId, text('tokenId', tokenId));
-    return fetchOne(this.ledger.store, 'pipeline_token_outcomes', 'x.token_id = ? AND x.is_terminal = 1', [tokenId]);
+    return terminalOutcome(this.ledger.store, tokenId);
   }
 
   /** Every record of a run, per table, each checked strictly (the sweep, lineage and exports read this). */
@@ -909,6 +909,18 @@ export class PipelineRecorder {
     if (!this.payloads) return null;
     return this.payloads.put(value);
   }
+}
+
+/**
+ * The token's terminal outcome. Every outcome of the token is loaded and checked, not only the
+ * rows whose is_terminal says 1: a row with a corrupted is_terminal must be refused, not skipped.
+ */
+async function terminalOutcome(db: Queryable, tokenId: string): Promise<PipelineRecord | null> {
+  const terminal = (await fetchAll(db, 'pipeline_token_outcomes', 'x.token_id = ?', [tokenId])).filter((o) => o.is_terminal === 1);
+  if (terminal.length > 1) {
+    throw integrityError('pipeline_token_outcomes', tokenId, 'fetch_one', `token ${tokenId} has ${terminal.length} terminal outcomes (${terminal.map((o) => String(o.outcome)).join(', ')})`);
+  }
+  return terminal[0] ?? null;
 }
 
 /** NaN and ±Infinity replaced by null (only for rows recorded as invalid, whose hash then says so). */

@@ -45,7 +45,11 @@ export class PayloadStore {
       renameSync(temp, target);
       syncDir(shard);
     } catch (err) {
-      rmSync(temp, { force: true });
+      try {
+        rmSync(temp, { force: true });
+      } catch {
+        // The cause below is what the caller needs; a temp file that cannot even be removed is harmless.
+      }
       throw new SealtrailError('payload_store_failed', `cannot store payload ${key} in ${this.dir}: ${(err as Error).message}`, { cause: err, details: { key } });
     }
     return key;

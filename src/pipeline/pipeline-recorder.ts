@@ -28,6 +28,7 @@ import {
   type RunStatus,
 } from './record-rules.js';
 import type { PayloadStore } from './payload-store.js';
+import { runPayloadRefs } from './payload-refs.js';
 import { ensurePipelineSchema, pipelineSchemaInstalled } from './schema.js';
 import { canonicalText, errorHash, stableHash } from './stable-hash.js';
 import { recordPayload, recordPk, tombstonePk, versionPk, PIPELINE_TABLES, type PipelineRecord, type PipelineTable } from './tables.js';
@@ -686,6 +687,43 @@ export class PipelineRecorder {
       if (!terminal) throw integrityError('pipeline_checkpoints', record.checkpoint_id as string, 'checkpoint_durable', 'a checkpoint may only follow a durable sink write: the token has no terminal outcome');
     });
     return record;
+  }
+
+  // ---- retention ----
+
+  /**
+   * Deletes the payloads of finished runs that started more than `olderThanDays` days ago, except
+   * payloads a kept run also references. Every hash stays in the audit tables; each purged run's
+   * reproducibility grade becomes attributable_only (a chained transition), and lineage reports
+   * its data as purged.
+   */
+  async purgePayloads(olderThanDays: number): Promise<{ runs: string[]; deleted: number }> {
+    const days = count('olderThanDays', olderThanDays);
+    if (!this.payloads) throw invalid('payloads', 'are not configured: this recorder has no payload store');
+    if (!(await pipelineSchemaInstalled(this.ledger.store))) return { runs: [], deleted: 0 };
+    const cutoff = new Date(Date.now() - days * 86_400_000).toISOString();
+    const runs = await fetchAll(this.ledger.store, 'pipeline_runs', '1 = 1', [], 'x.started_at, x.run_id');
+    const old = runs.filter((r) => (r.started_at as string) < cutoff && r.status !== 'running');
+    const kept = new Set<string>();
+    for (const r of runs) if (!old.includes(r)) for (const ref of await runPayloadRefs(this.ledger.store, r.run_id as string)) kept.add(ref);
+    let deleted = 0;
+    for (const run of old) {
+      for (const ref of await runPayloadRefs(this.ledger.store, run.run_id as string)) {
+        if (!kept.has(ref) && this.payloads.delete(ref)) deleted++;
+      }
+      if (run.reproducibility_grade !== 'attributable_only') {
+        const record = { ...run, reproducibility_grade: 'attributable_only' };
+        const version = (await this.versionsOf('pipeline_runs', run.run_id as string)) + 1;
+        await this.commit([{ table: 'pipeline_runs', record, op: 'update', expected: { status: run.status as string }, version }]);
+      }
+    }
+    return { runs: old.map((r) => r.run_id as string), deleted };
+  }
+
+  /** A payload by key: its value, or why it is unavailable (no payload store, or purged). */
+  readPayload(key: string | null): { available: true; value: unknown } | { available: false; reason: 'not_stored' | 'purged' } {
+    if (key === null || !this.payloads) return { available: false, reason: 'not_stored' };
+    return this.payloads.get(key);
   }
 
   // ---- strict reads ----

@@ -163,6 +163,14 @@ export interface RunAudit {
 export class PipelineRecorder {
   readonly ledger: Ledger;
   readonly payloads: PayloadStore | undefined;
+  /**
+   * What this recorder wrote or verified that never changes afterwards (a token's row and run, a
+   * node's registration), and the states it opened: write paths skip re-reading them. Reads never
+   * use these; a state completed elsewhere meanwhile fails the guarded UPDATE, not silently.
+   */
+  private readonly knownTokens = new Map<string, PipelineRecord>();
+  private readonly knownNodes = new Set<string>();
+  private readonly openStates = new Map<string, PipelineRecord>();
 
   constructor(ledger: Ledger, options: PipelineRecorderOptions = {}) {
     this.ledger = ledger;
@@ -256,7 +264,7 @@ export class PipelineRecorder {
     };
     await this.commit([{ table: 'pipeline_edges', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      for (const node of [record.from_node_id as string, record.to_node_id as string]) await this.requireNode(tx, runId, node);
+      for (const node of [record.from_node_id as string, record.to_node_id as string]) await this.writerNode(tx, runId, node);
     });
     return record;
   }
@@ -280,7 +288,7 @@ export class PipelineRecorder {
     const token = this.tokenRecord(row, { step: 0, created });
     await this.commit([{ table: 'pipeline_rows', record: row, op: 'insert' }, { table: 'pipeline_tokens', record: token, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.requireNode(tx, runId, row.source_node_id as string);
+      await this.writerNode(tx, runId, row.source_node_id as string);
     });
     return { row, token };
   }
@@ -293,7 +301,7 @@ export class PipelineRecorder {
     if (!Array.isArray(input.branches) || input.branches.length === 0) throw invalid('branches', 'must be a non-empty list of branch names');
     const branches = input.branches.map((b, i) => text(`branches[${i}]`, b));
     if (new Set(branches).size !== branches.length) throw invalid('branches', 'must not repeat a branch');
-    const parent = await this.ownedToken(this.ledger.store, runId, parentTokenId);
+    const parent = await this.writerToken(this.ledger.store, runId, parentTokenId);
     const group = newId();
     const created = now();
     const step = optCount('stepInPipeline', input.stepInPipeline);
@@ -307,7 +315,7 @@ export class PipelineRecorder {
   async expandToken(runId: string, parentTokenId: string, input: { count: number; stepInPipeline?: number }): Promise<PipelineRecord[]> {
     const n = count('count', input.count);
     if (n < 1) throw invalid('count', 'must be at least 1');
-    const parent = await this.ownedToken(this.ledger.store, runId, parentTokenId);
+    const parent = await this.writerToken(this.ledger.store, runId, parentTokenId);
     const group = newId();
     const created = now();
     const step = optCount('stepInPipeline', input.stepInPipeline);
@@ -325,7 +333,7 @@ export class PipelineRecorder {
     if (!Array.isArray(tokenIds) || tokenIds.length === 0) throw invalid('tokenIds', 'must be a non-empty list');
     if (new Set(tokenIds).size !== tokenIds.length) throw invalid('tokenIds', 'must not repeat a token');
     const parents = [];
-    for (const id of tokenIds) parents.push(await this.ownedToken(this.ledger.store, runId, text('tokenId', id)));
+    for (const id of tokenIds) parents.push(await this.writerToken(this.ledger.store, runId, text('tokenId', id)));
     const rowIds = new Set(parents.map((p) => p.row_id));
     if (rowIds.size !== 1) throw integrityError('pipeline_tokens', tokenIds.join(','), 'coalesce_row', 'coalesced tokens must all belong to one row');
     const group = newId();
@@ -347,7 +355,7 @@ export class PipelineRecorder {
     checkRecord('pipeline_token_outcomes', record);
     await this.commit([{ table: 'pipeline_token_outcomes', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.ownedToken(tx, runId, tokenId);
+      await this.writerToken(tx, runId, tokenId);
       await this.allowOutcome(tx, tokenId, outcome);
       if (record.batch_id !== null) await this.ownedBatch(tx, runId, record.batch_id as string);
     });
@@ -377,8 +385,8 @@ export class PipelineRecorder {
     };
     await this.commit([{ table: 'pipeline_node_states', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.ownedToken(tx, runId, record.token_id as string);
-      await this.requireNode(tx, runId, record.node_id as string);
+      await this.writerToken(tx, runId, record.token_id as string);
+      await this.writerNode(tx, runId, record.node_id as string);
     });
     return record;
   }
@@ -386,7 +394,8 @@ export class PipelineRecorder {
   /** Completes an open (or pending) state as completed, failed or pending. */
   async completeState(runId: string, stateId: string, input: CompleteStateInput): Promise<PipelineRecord> {
     const status = oneOf('status', input?.status, ['completed', 'failed', 'pending'] as const);
-    const state = await this.ownedState(this.ledger.store, runId, text('stateId', stateId));
+    const state = this.openStates.get(text('stateId', stateId)) ?? (await this.ownedState(this.ledger.store, runId, stateId));
+    if (state.run_id !== runId) throw integrityError('pipeline_node_states', stateId, 'ownership', `state ${stateId} does not belong to run ${runId}`);
     if (state.status !== 'open' && state.status !== 'pending') {
       throw integrityError('pipeline_node_states', stateId, 'state_status', `the state is already ${String(state.status)}`);
     }
@@ -433,7 +442,7 @@ export class PipelineRecorder {
     };
     await this.commit([{ table: 'pipeline_operations', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.requireNode(tx, runId, record.node_id as string);
+      await this.writerNode(tx, runId, record.node_id as string);
     });
     return record;
   }
@@ -547,7 +556,7 @@ export class PipelineRecorder {
     };
     await this.commit([{ table: 'pipeline_batches', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.requireNode(tx, runId, record.aggregation_node_id as string);
+      await this.writerNode(tx, runId, record.aggregation_node_id as string);
     });
     return record;
   }
@@ -568,7 +577,7 @@ export class PipelineRecorder {
     }
     await this.commit(changes, async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.ownedToken(tx, runId, tokenId);
+      await this.writerToken(tx, runId, tokenId);
       await this.allowOutcome(tx, tokenId, 'buffered');
       const [{ n }] = await tx.query<{ n: unknown }>('SELECT COUNT(*) AS n FROM pipeline_batch_members WHERE batch_id = ?', [batchId]) as [{ n: unknown }];
       if (Number(n) !== member.ordinal) throw integrityError('pipeline_batch_members', batchId, 'ordinal', 'another member was added concurrently; retry');
@@ -660,7 +669,7 @@ export class PipelineRecorder {
     };
     await this.commit([{ table: 'pipeline_transform_errors', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.ownedToken(tx, runId, record.token_id as string);
+      await this.writerToken(tx, runId, record.token_id as string);
     });
     return record;
   }
@@ -682,7 +691,7 @@ export class PipelineRecorder {
     };
     await this.commit([{ table: 'pipeline_checkpoints', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
-      await this.ownedToken(tx, runId, record.token_id as string);
+      await this.writerToken(tx, runId, record.token_id as string);
       const terminal = await terminalOutcome(tx, record.token_id as string);
       if (!terminal) throw integrityError('pipeline_checkpoints', record.checkpoint_id as string, 'checkpoint_durable', 'a checkpoint may only follow a durable sink write: the token has no terminal outcome');
     });
@@ -811,6 +820,14 @@ export class PipelineRecorder {
         else await deleteRecord(tx, c.table, c.record);
       }
     });
+    for (const c of changes) {
+      if (c.table === 'pipeline_tokens' && c.op === 'insert') this.knownTokens.set(c.record.token_id as string, c.record);
+      else if (c.table === 'pipeline_nodes' && c.op === 'insert') this.knownNodes.add(`${String(c.record.run_id)}/${String(c.record.node_id)}`);
+      else if (c.table === 'pipeline_node_states') {
+        if (c.record.status === 'open' || c.record.status === 'pending') this.openStates.set(c.record.state_id as string, c.record);
+        else this.openStates.delete(c.record.state_id as string);
+      }
+    }
   }
 
   /** Children, links and outcomes of a fork, expand or coalesce: one transaction, parents re-checked inside it. */
@@ -826,7 +843,7 @@ export class PipelineRecorder {
       async (tx) => {
         await this.requireRunning(tx, runId);
         for (const p of parents) {
-          await this.ownedToken(tx, runId, p.token_id as string);
+          await this.writerToken(tx, runId, p.token_id as string);
           await this.allowOutcome(tx, p.token_id as string, outcomes[0]!.outcome as Outcome);
         }
       },
@@ -889,6 +906,23 @@ export class PipelineRecorder {
   private async requireRunning(db: Queryable, runId: string): Promise<void> {
     const run = await this.requireRun(db, runId);
     if (run.status !== 'running') throw integrityError('pipeline_runs', runId, 'run_status', `the run is ${String(run.status)}; only a running run is recorded into`);
+  }
+
+  private async writerToken(db: Queryable, runId: string, tokenId: string): Promise<PipelineRecord> {
+    const known = this.knownTokens.get(tokenId);
+    if (known) {
+      if (known.run_id !== runId) throw integrityError('pipeline_tokens', tokenId, 'ownership', `token ${tokenId} does not belong to run ${runId} (token → row → run)`);
+      return known;
+    }
+    const token = await this.ownedToken(db, runId, tokenId);
+    this.knownTokens.set(tokenId, token);
+    return token;
+  }
+
+  private async writerNode(db: Queryable, runId: string, nodeId: string): Promise<void> {
+    if (this.knownNodes.has(`${runId}/${nodeId}`)) return;
+    await this.requireNode(db, runId, nodeId);
+    this.knownNodes.add(`${runId}/${nodeId}`);
   }
 
   private async requireNode(db: Queryable, runId: string, nodeId: string): Promise<PipelineRecord> {

@@ -13,7 +13,7 @@ const NODE_IO = ['fs', 'fs/promises', 'net', 'child_process', 'worker_threads'].
   name,
   message: 'src/core is pure: no file, network, process or thread I/O',
 }));
-const FEATURES = ['capture', 'anchor', 'tasks', 'platform'];
+const FEATURES = ['capture', 'anchor', 'tasks', 'pipeline', 'platform'];
 const layerRules = [
   { files: ['src/core/**/*.ts'], paths: NODE_IO, patterns: layer(['store', 'ledger', ...FEATURES, 'cli']) },
   { files: ['src/store/**/*.ts'], paths: [], patterns: layer(['ledger', ...FEATURES, 'cli']) },

@@ -39,6 +39,11 @@ const PROMISED: Record<string, string[]> = {
     'Witness', 'startWitnessServer', 'runMonitor', 'runMonitorCycle', 'readMonitorState', 'writeMonitorState', 'openSink', 'GIT_SINK_FILE', 'exportTiles',
   ],
   'sealtrail/tasks': ['TaskAuditService', 'TaskArtifactService', 'TaskRunnerAuditor', 'REF_TYPES', 'taskScanTargets', 'captureGitChanges'],
+  'sealtrail/pipeline': [
+    'PipelineRecorder', 'PayloadStore', 'pipelineScanTargets', 'sweepRun', 'SWEEP_QUERIES', 'explain', 'exportRunJsonl', 'openLineageEvents',
+    'postOpenLineage', 'stableHash', 'errorHash', 'canonicalText', 'checkRecord', 'OUTCOMES', 'OUTCOME_REQUIRED', 'STATE_RULES', 'CANONICAL_VERSION',
+    'PIPELINE_TABLES',
+  ],
 };
 
 describe('package exports', () => {

@@ -62,6 +62,7 @@ const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/ledger.js'),
   () => import('./commands/demo.js'),
   () => import('./commands/tasks.js'),
+  () => import('./commands/pipeline.js'),
   () => import('./commands/capture.js'),
   () => import('./commands/keys.js'),
   () => import('./commands/checkpoint.js'),

@@ -53,6 +53,9 @@ export const ERROR_CATALOGUE = {
   address_in_use: { exit: 2, http: 500 },
   // task audit
   spool_failed: { exit: 2, http: 500 },
+  // pipeline audit store
+  audit_integrity: { exit: 1, http: 409 },
+  payload_store_failed: { exit: 2, http: 500 },
   // files shared between processes
   lock_failed: { exit: 2, http: 503 },
   // fallback

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { SealtrailError } from '../../core/errors.js';
 import { backfill, drainOutbox, runSequencer, scanCapture, unwatchTable, watchTables, type CaptureMode } from '../../capture/capture.js';
 import { openLedger, type Ledger } from '../../ledger/ledger.js';
+import { pipelineScanTargets } from '../../pipeline/scan-targets.js';
 import { taskScanTargets } from '../../tasks/scan-targets.js';
 import type { CommandContext, ExitStatus, WithContext } from '../program.js';
 import { createProgress } from '../progress.js';
@@ -159,7 +160,7 @@ export function register(program: Command, withContext: WithContext): void {
           let progress: ReturnType<typeof createProgress> | null = null;
           let current = '';
           let last = 0;
-          const report = await scanCapture(ledger.store, (q) => taskScanTargets(q), {
+          const report = await scanCapture(ledger.store, (q) => [...taskScanTargets(q), ...pipelineScanTargets(q)], {
             since,
             onProgress: (kind, rows) => {
               if (kind !== current) {

@@ -67,6 +67,8 @@ const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/checkpoint.js'),
   () => import('./commands/witness.js'),
   () => import('./commands/monitor.js'),
+  () => import('./commands/serve.js'),
+  () => import('./commands/token.js'),
   () => import('./commands/config.js'),
 ];
 

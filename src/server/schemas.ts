@@ -23,7 +23,8 @@ const ProblemRef = Type.Ref('Problem');
 
 /** Response map for a route: its successes plus problems for every 4xx/5xx. */
 export function responses(ok: Record<number, TSchema>): Record<string, TSchema> {
-  return { ...ok, '4xx': ProblemRef, '5xx': ProblemRef };
+  const problem = { description: 'an RFC 9457 problem with the sealtrail error code', content: { 'application/problem+json': { schema: ProblemRef } } } as unknown as TSchema;
+  return { ...ok, '4xx': problem, '5xx': problem };
 }
 
 /** Route schema extras: the role it needs, for OpenAPI (security) and for the auth hook. */

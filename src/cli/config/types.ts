@@ -18,6 +18,24 @@ export interface MonitorConfig {
   alertTable?: AlertTable;
 }
 
+/** `sealtrail serve` settings (config key `server`); --host and --port override host and port. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Largest request body in bytes (default: maxPayloadBytes + 64 KiB). */
+  bodyLimit?: number;
+  /** Largest JSON Lines body of POST /api/events/batch (default 16 MiB). */
+  batchBodyLimit?: number;
+  /** Requests allowed per token per rateLimitWindow (default 6000). */
+  rateLimit?: number;
+  /** Duration of the rate-limit window (default 1m). */
+  rateLimitWindow?: string;
+  /** A request still running after this is answered 408 (default 30s). */
+  requestTimeout?: string;
+  /** Whether the /log/ transparency-log reads need no token (default false). */
+  publicLog: boolean;
+}
+
 export interface Settings {
   /** Absolute SQLite file path (or `:memory:`), or a `postgres://` / `postgresql://` URL. */
   db: string;
@@ -36,6 +54,7 @@ export interface Settings {
   /** The PostgreSQL read-only role `init` creates and grants. */
   readOnlyRole: string;
   monitor: MonitorConfig;
+  server: ServerConfig;
 }
 
 export type SettingKey = keyof Settings;

@@ -32,6 +32,9 @@ export function registerCaptureRoutes(app: TypedApp, ctx: ServerContext): void {
     },
     async () => {
       requirePostgres();
+      // A ledger where capture was never installed watches nothing.
+      const installed = await ctx.ledger.store.query("SELECT version FROM sealtrail_migrations WHERE component = 'capture'");
+      if (installed.length === 0) return [];
       return (await listWatched(ctx.ledger.store)).map((w) => ({ table: w.table, kind: w.kind, mode: w.mode, pk_columns: w.pkColumns, updates: w.updates, deletes: w.deletes }));
     },
   );

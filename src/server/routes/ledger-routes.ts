@@ -22,7 +22,8 @@ export function entryJson(e: LedgerEntry) {
     chain_hash: e.chainHash.toString('hex'),
     leaf_hash: encodeBase64(e.leafHash),
     appended_at: e.appendedAt,
-    payload: e.payload,
+    // Stored as its canonical JSON text; null once redacted.
+    payload: e.payload === null ? null : parseJson(e.payload),
   };
 }
 

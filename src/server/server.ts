@@ -15,6 +15,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { TaskArtifactService } from '../tasks/task-artifact-service.js';
 import { TaskAuditService } from '../tasks/task-audit-service.js';
 import { authenticate, ensureTokenSchema, roleAllows, type ApiToken, type Role } from './api-tokens.js';
+import { AppendCoalescer } from './append-coalescer.js';
 import { Metrics } from './metrics.js';
 import { errorHandler, problemFor, sendProblem } from './problem.js';
 import { registerCaptureRoutes } from './routes/capture-routes.js';
@@ -116,6 +117,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
     audits: new TaskAuditService(ledger),
     artifacts: new TaskArtifactService(ledger),
     metrics,
+    appends: new AppendCoalescer(ledger),
     events,
     appended(count) {
       if (count <= 0) return;

@@ -306,6 +306,28 @@ describe('HTTP API limits', () => {
   });
 });
 
+describe('HTTP API configuration', () => {
+  it('holds bodies to the configured limit (413) and answers readyz 503 with the cause when the schema is not current', async () => {
+    const api = await startApi(sqliteUrl(), { bodyLimit: 2048 });
+    try {
+      const start = await size(api);
+      const big = await api.request('POST', '/api/events', { token: api.tokens.writer, body: { kind: 'big', pk: '1', payload: { blob: 'x'.repeat(4096) } } });
+      assert.equal(big.status, 413);
+      assert.equal((big.json as Obj)['code'], 'payload_too_large');
+      assert.equal((await api.request('POST', '/api/events', { token: api.tokens.writer, body: { kind: 'small', pk: '1', payload: {} } })).status, 201);
+      assert.equal(await size(api), start + 1);
+
+      await api.ledger.store.run("DELETE FROM sealtrail_migrations WHERE component = 'ledger'");
+      const ready = await api.request('GET', '/readyz', { token: null });
+      assert.equal(ready.status, 503);
+      assert.equal((ready.json as Obj)['code'], 'schema_missing');
+      assert.equal((await api.request('GET', '/healthz', { token: null })).status, 200, 'alive even when not ready');
+    } finally {
+      await api.close();
+    }
+  });
+});
+
 function generateVkey(signer: NoteSigner): string {
   return signer.verifierKey;
 }

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,8 +38,11 @@ async function freshPg(admin: string): Promise<string> {
 }
 
 async function startServe(db: string): Promise<{ address: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, 'serve', '--db', db, '--port', '0'], {
-    env: { PATH: process.env['PATH'] ?? '', SEALTRAIL_CONFIG: '' },
+  // The default rate limit (6000 a minute per token) would throttle the load being measured.
+  const config = join(mkdtempSync(join(tmpdir(), 'sealtrail-bench-config-')), 'sealtrail.config.json');
+  writeFileSync(config, JSON.stringify({ server: { rateLimit: 10_000_000 } }));
+  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, 'serve', '--db', db, '--port', '0', '--config', config], {
+    env: { PATH: process.env['PATH'] ?? '' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

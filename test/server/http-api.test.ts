@@ -208,7 +208,15 @@ for (const [backend, makeUrl] of BACKENDS) {
           } else assert.ok(r.status !== 401 && r.status !== 403, `${method} ${path} as ${role}: ${r.status}`);
         }
       }
-      for (const open of ['/healthz', '/readyz', '/openapi.json']) assert.equal((await api.request('GET', open, { token: null })).status, 200, open);
+      for (const open of ['/healthz', '/readyz', '/openapi.json', '/docs']) assert.equal((await api.request('GET', open, { token: null })).status, 200, open);
+      const doc = (await api.request('GET', '/openapi.json', { token: null })).json as { paths: Record<string, Record<string, { security?: unknown[]; 'x-sealtrail-role'?: string }>> };
+      for (const [method, path, needed] of routes) {
+        const template = path.split('?')[0]!.replace('/api/tasks/t/', '/api/tasks/{task_id}/').replace('/api/repos/r/', '/api/repos/{repo_id}/').replace(/\/api\/entries\/1(?=\/|$)/, '/api/entries/{seq}');
+        const op = doc.paths[template]?.[method.toLowerCase()];
+        assert.ok(op, `${method} ${template} is in the OpenAPI document`);
+        assert.equal(op['x-sealtrail-role'], needed, `${method} ${template} documents its role`);
+        assert.deepEqual(op.security, [{ bearer: [] }]);
+      }
       assert.ok(!api.logs.some((l) => l.includes(api.tokens.admin) || l.includes(api.tokens.reader)), 'no token in the logs');
     });
 

@@ -37,9 +37,9 @@ async function freshPg(admin: string): Promise<string> {
   return u.toString();
 }
 
-async function startServe(db: string): Promise<{ address: string; stop: () => Promise<void> }> {
+async function startServe(db: string, dir: string): Promise<{ address: string; stop: () => Promise<void> }> {
   // The default rate limit (6000 a minute per token) would throttle the load being measured.
-  const config = join(mkdtempSync(join(tmpdir(), 'sealtrail-bench-config-')), 'sealtrail.config.json');
+  const config = join(dir, 'sealtrail.config.json');
   writeFileSync(config, JSON.stringify({ server: { rateLimit: 10_000_000 } }));
   const child = spawn(process.execPath, ['--import', 'tsx', mainTs, 'serve', '--db', db, '--port', '0', '--config', config], {
     env: { PATH: process.env['PATH'] ?? '' },
@@ -62,7 +62,7 @@ async function startServe(db: string): Promise<{ address: string; stop: () => Pr
   };
 }
 
-async function run(report: Report, backend: 'sqlite' | 'postgres', db: string): Promise<void> {
+async function run(report: Report, backend: 'sqlite' | 'postgres', db: string, dir: string): Promise<void> {
   const perClient = Math.max(20, Math.round((backend === 'sqlite' ? 150 : 300) * SCALE));
   const total = CLIENTS * perClient;
 
@@ -81,7 +81,7 @@ async function run(report: Report, backend: 'sqlite' | 'postgres', db: string): 
   // The same load through HTTP: 32 clients, each on its own kept-alive connection, one request at a time.
   // node:http with a keep-alive agent: undici's fetch costs several times more client CPU per
   // request, which on a small machine would be measured as server time.
-  const server = await startServe(db);
+  const server = await startServe(db, dir);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
   const post = (body: string) =>
     new Promise<number>((resolve, reject) => {
@@ -131,9 +131,9 @@ async function run(report: Report, backend: 'sqlite' | 'postgres', db: string): 
 export default async function bench(report: Report): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sealtrail-bench-server-'));
   try {
-    await run(report, 'sqlite', join(dir, 'server.db'));
+    await run(report, 'sqlite', join(dir, 'server.db'), dir);
     const admin = process.env['SEALTRAIL_BENCH_PG_URL'];
-    if (admin) await run(report, 'postgres', await freshPg(admin));
+    if (admin) await run(report, 'postgres', await freshPg(admin), dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

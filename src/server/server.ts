@@ -14,7 +14,7 @@ import { SealtrailError } from '../core/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { TaskArtifactService } from '../tasks/task-artifact-service.js';
 import { TaskAuditService } from '../tasks/task-audit-service.js';
-import { authenticate, ensureTokenSchema, roleAllows, type ApiToken, type Role } from './api-tokens.js';
+import { ensureTokenSchema, roleAllows, TokenCache, type ApiToken, type Role } from './api-tokens.js';
 import { AppendCoalescer } from './append-coalescer.js';
 import { Metrics } from './metrics.js';
 import { errorHandler, problemFor, sendProblem } from './problem.js';
@@ -129,13 +129,14 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
     closing,
   };
 
+  const tokens = new TokenCache(ledger.store);
   // Authentication first: the rate limit then counts per token, not per address.
   app.addHook('onRequest', async (request, reply) => {
     const role = request.routeOptions.config?.role;
     if (role === undefined || role === 'open') return;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const token = match ? await authenticate(ledger.store, match[1]!) : null;
+    const token = match ? await tokens.authenticate(match[1]!) : null;
     if (!token) {
       return sendProblem(reply, problemFor('unauthorized', match ? 'the bearer token is unknown or revoked' : 'this route needs a bearer token (Authorization: Bearer <token>)'));
     }

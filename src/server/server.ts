@@ -42,6 +42,8 @@ export interface ServerOptions extends Partial<ServerLimits> {
   ledger: Ledger;
   /** pino options, false for no logs (default: JSON request logs at info to stdout). */
   logger?: FastifyServerOptions['logger'];
+  /** Level of the default logger (default info; debug adds a line when each request arrives). */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** How often an idle /api/stream looks for entries other processes appended (default 500 ms). */
   streamPollMs?: number;
 }
@@ -83,10 +85,12 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   const app = Fastify({
     logger:
       options.logger === undefined
-        ? { level: 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer } }
+        ? { level: options.logLevel ?? 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer } }
         : options.logger === false
           ? false
           : options.logger,
+    // One line per request (below), not fastify's two: logging is a large share of a request's cost.
+    disableRequestLogging: true,
     bodyLimit: limits.bodyLimit,
     requestTimeout: limits.requestTimeoutMs,
     return503OnClosing: true,
@@ -145,8 +149,12 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
     }
     request.token = token;
   });
+  app.addHook('onRequest', async (request) => {
+    request.log.debug({ req: request }, 'incoming request');
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+    request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
   });
   app.addHook('preClose', async () => {
     closing.value = true;

@@ -45,5 +45,6 @@ describe('the server settings', () => {
     refused({ server: { rateLimit: 0 } }, /"server.rateLimit" must be a positive integer/);
     refused({ server: { requestTimeout: 'soon' } }, /"server.requestTimeout" must be a duration/);
     refused({ server: { publicLog: 'yes' } }, /"server.publicLog" must be true or false/);
+    refused({ server: { logLevel: 'loud' } }, /"server.logLevel" must be one of error, warn, info, debug/);
   });
 });

@@ -8,7 +8,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import { parseJson } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -90,7 +90,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
           ? false
           : options.logger,
     // One line per request (below), not fastify's two: logging is a large share of a request's cost.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyLimit,
     requestTimeout: limits.requestTimeoutMs,
     return503OnClosing: true,

@@ -314,6 +314,20 @@ describe('HTTP API limits', () => {
   });
 });
 
+describe('HTTP API shutdown', () => {
+  it('ends open entry streams when the server closes, so shutdown is not held open', async () => {
+    const api = await startApi(sqliteUrl());
+    const res = await fetch(`${api.base}/api/stream`, { headers: { authorization: `Bearer ${api.tokens.reader}` } });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await reader.read(); // the stream's opening comment: it is live
+    await api.close();
+    let done = false;
+    while (!done) done = (await reader.read()).done;
+    assert.equal(done, true, 'the stream ended with the server');
+  });
+});
+
 describe('HTTP API configuration', () => {
   it('holds bodies to the configured limit (413) and answers readyz 503 with the cause when the schema is not current', async () => {
     const api = await startApi(sqliteUrl(), { bodyLimit: 2048 });

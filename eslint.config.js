@@ -2,12 +2,12 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// Layer arrows (README "Layout"): core ← store ← ledger ← features (capture, anchor, tasks, platform) ← cli.
+// Layer arrows (README "Layout"): core ← store ← ledger ← features (capture, anchor, tasks, platform) ← server ← cli.
 // Each block forbids imports pointing outward. Paths are matched as written in the import, so `**/cli/*`
 // catches `../cli/x.js` and `../../cli/x.js` alike.
 const layer = (/** @type {string[]} */ forbidden) => forbidden.map((dir) => ({
   group: [`**/${dir}/*`, `**/${dir}/**`],
-  message: `layer arrow: this layer must not import src/${dir} (core ← store ← ledger ← features ← cli)`,
+  message: `layer arrow: this layer must not import src/${dir} (core ← store ← ledger ← features ← server ← cli)`,
 }));
 const NODE_IO = ['fs', 'fs/promises', 'net', 'child_process', 'worker_threads'].flatMap((m) => [m, `node:${m}`]).map((name) => ({
   name,
@@ -15,11 +15,13 @@ const NODE_IO = ['fs', 'fs/promises', 'net', 'child_process', 'worker_threads'].
 }));
 const FEATURES = ['capture', 'anchor', 'tasks', 'pipeline', 'platform'];
 const layerRules = [
-  { files: ['src/core/**/*.ts'], paths: NODE_IO, patterns: layer(['store', 'ledger', ...FEATURES, 'cli']) },
-  { files: ['src/store/**/*.ts'], paths: [], patterns: layer(['ledger', ...FEATURES, 'cli']) },
-  { files: ['src/ledger/**/*.ts'], paths: [], patterns: layer([...FEATURES, 'cli']) },
-  ...FEATURES.map((f) => ({ files: [`src/${f}/**/*.ts`], paths: [], patterns: layer(['cli']) })),
-  { files: ['src/*.ts'], paths: [], patterns: layer(['cli']) },
+  { files: ['src/core/**/*.ts'], paths: NODE_IO, patterns: layer(['store', 'ledger', ...FEATURES, 'server', 'cli']) },
+  { files: ['src/store/**/*.ts'], paths: [], patterns: layer(['ledger', ...FEATURES, 'server', 'cli']) },
+  { files: ['src/ledger/**/*.ts'], paths: [], patterns: layer([...FEATURES, 'server', 'cli']) },
+  ...FEATURES.map((f) => ({ files: [`src/${f}/**/*.ts`], paths: [], patterns: layer(['server', 'cli']) })),
+  // The server is used only by the CLI (`sealtrail serve`), never by the library entry points.
+  { files: ['src/server/**/*.ts'], paths: [], patterns: layer(['cli']) },
+  { files: ['src/*.ts'], paths: [], patterns: layer(['server', 'cli']) },
 ].map(({ files, paths, patterns }) => ({ files, rules: { 'no-restricted-imports': ['error', { paths, patterns }] } }));
 
 export default tseslint.config(

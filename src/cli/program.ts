@@ -69,6 +69,8 @@ const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/tiles.js'),
   () => import('./commands/witness.js'),
   () => import('./commands/monitor.js'),
+  () => import('./commands/serve.js'),
+  () => import('./commands/token.js'),
   () => import('./commands/config.js'),
 ];
 

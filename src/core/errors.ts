@@ -28,7 +28,7 @@ export const ERROR_CATALOGUE = {
   schema_ahead: { exit: 2, http: 500 },
   schema_missing: { exit: 2, http: 500 },
   migration_changed: { exit: 2, http: 500 },
-  unsupported_backend: { exit: 2, http: 501 },
+  unsupported_backend: { exit: 2, http: 409 },
   // formats, proofs and keys
   invalid_note: { exit: 1, http: 422 },
   invalid_signature: { exit: 1, http: 422 },
@@ -58,6 +58,12 @@ export const ERROR_CATALOGUE = {
   payload_store_failed: { exit: 2, http: 500 },
   // files shared between processes
   lock_failed: { exit: 2, http: 503 },
+  // HTTP API
+  unauthorized: { exit: 2, http: 401 },
+  forbidden: { exit: 2, http: 403 },
+  not_found: { exit: 2, http: 404 },
+  unsupported_media_type: { exit: 2, http: 415 },
+  rate_limited: { exit: 2, http: 429 },
   // fallback
   internal: { exit: 2, http: 500 },
 } as const satisfies Record<string, { exit: 0 | 1 | 2; http: number }>;

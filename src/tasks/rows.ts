@@ -82,6 +82,26 @@ export interface ArtifactRef {
   createdAt: string;
 }
 
+/** A row as listed with the seq of its ledger entry (null: no entry, which scan reports as unchained). */
+export type Chained<T> = T & { seq: number | null };
+
+export function withoutSeq<T extends object>(row: Chained<T>): T {
+  const { seq: _seq, ...rest } = row;
+  return rest as unknown as T;
+}
+
+/**
+ * The page condition for newest-first listings (created_at DESC, seq DESC): rows strictly after
+ * the row chained at `before`. Row values compare in that order on both backends.
+ */
+export function pageCondition(table: string, alias: string, before: number): { sql: string; params: SqlValue[] } {
+  const anchor = `(SELECT p.created_at FROM ${table} p JOIN audit_chain pc ON pc.event_kind = ? AND pc.event_pk = p.id WHERE pc.seq = ?)`;
+  return {
+    sql: `(${alias}.created_at < ${anchor} OR (${alias}.created_at = ${anchor} AND c.seq < ?))`,
+    params: [table, before, table, before, before],
+  };
+}
+
 const AUDIT_COLUMN_NAMES = [
   'id',
   'task_id',

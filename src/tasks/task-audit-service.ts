@@ -11,9 +11,9 @@ import { randomUUID } from 'node:crypto';
 import type { Ledger } from '../ledger/ledger.js';
 import type { SqlValue } from '../store/store.js';
 import { captureGitChanges, type GitCapture } from './git-capture.js';
-import { AUDIT_SELECT, AUDIT_TABLE, auditFromRow, auditRowPayload, insertAudit, toTaskAudit, type AuditRecord, type TaskAudit } from './rows.js';
+import { AUDIT_SELECT, AUDIT_TABLE, auditFromRow, auditRowPayload, insertAudit, pageCondition, toTaskAudit, withoutSeq, type AuditRecord, type Chained, type TaskAudit } from './rows.js';
 import { ensureTaskSchema, taskSchemaInstalled } from './schema.js';
-import { checkLimit, fileList, jsonValue, optionalCount, optionalText, requireObject, requireText } from './validation.js';
+import { checkCursor, checkLimit, fileList, jsonValue, optionalCount, optionalText, requireObject, requireText } from './validation.js';
 
 export interface RecordOperationInput {
   taskId: string;
@@ -49,11 +49,15 @@ export interface TaskAuditQuery {
   eventType?: string;
   /** 1..500, default 100. */
   limit?: number;
+  /** Page cursor: only audits listed after the one chained at this seq (newest-first order). */
+  before?: number;
 }
 
 export interface RepoAuditQuery {
   /** 1..500, default 100. */
   limit?: number;
+  /** Page cursor: only audits listed after the one chained at this seq (newest-first order). */
+  before?: number;
 }
 
 /** What git capture found, as kept in a git-change audit's payload. */
@@ -149,15 +153,25 @@ export class TaskAuditService {
    * again (a replay after a lost acknowledgement) changes nothing and returns it.
    */
   async write(record: AuditRecord): Promise<TaskAudit> {
+    return withoutSeq(await this.writeChained(record));
+  }
+
+  /** As write, also returning the seq of the record's ledger entry. */
+  async writeChained(record: AuditRecord): Promise<Chained<TaskAudit>> {
     await ensureTaskSchema(this.ledger.store);
-    await this.ledger.appendWith([{ kind: AUDIT_TABLE, pk: record.id, payload: auditRowPayload(record) }], async (tx) => {
+    const { entries } = await this.ledger.appendWith([{ kind: AUDIT_TABLE, pk: record.id, payload: auditRowPayload(record) }], async (tx) => {
       await insertAudit(tx, record);
     });
-    return toTaskAudit(record);
+    return { ...toTaskAudit(record), seq: entries[0]!.seq };
   }
 
   /** A task's audits, newest first. */
   async getTaskAudits(taskId: string, query: TaskAuditQuery = {}): Promise<TaskAudit[]> {
+    return (await this.getTaskAuditsChained(taskId, query)).map(withoutSeq);
+  }
+
+  /** A task's audits, newest first, each with the seq of its ledger entry. */
+  async getTaskAuditsChained(taskId: string, query: TaskAuditQuery = {}): Promise<Chained<TaskAudit>[]> {
     requireText('taskId', taskId);
     const limit = checkLimit(query.limit);
     const where = ['a.task_id = ?'];
@@ -170,26 +184,36 @@ export class TaskAuditService {
       where.push('a.event_type = ?');
       params.push(requireText('eventType', query.eventType));
     }
-    return this.select(where, params, limit);
+    return this.select(where, params, limit, checkCursor(query.before));
   }
 
   /** Every task's audits in one repository, newest first. */
   async getRepoAudits(repoId: string, query: RepoAuditQuery = {}): Promise<TaskAudit[]> {
-    requireText('repoId', repoId);
-    return this.select(['a.repo_id = ?'], [repoId], checkLimit(query.limit));
+    return (await this.getRepoAuditsChained(repoId, query)).map(withoutSeq);
   }
 
-  private async select(where: string[], params: SqlValue[], limit: number): Promise<TaskAudit[]> {
+  /** Every task's audits in one repository, newest first, each with its ledger seq. */
+  async getRepoAuditsChained(repoId: string, query: RepoAuditQuery = {}): Promise<Chained<TaskAudit>[]> {
+    requireText('repoId', repoId);
+    return this.select(['a.repo_id = ?'], [repoId], checkLimit(query.limit), checkCursor(query.before));
+  }
+
+  private async select(where: string[], params: SqlValue[], limit: number, before: number | undefined): Promise<Chained<TaskAudit>[]> {
     if (!(await taskSchemaInstalled(this.ledger.store))) return [];
+    if (before !== undefined) {
+      const page = pageCondition(AUDIT_TABLE, 'a', before);
+      where = [...where, page.sql];
+      params = [...params, ...page.params];
+    }
     // Same-millisecond events are ordered by their place in the chain.
     const rows = await this.ledger.store.query(
-      `SELECT ${AUDIT_SELECT} FROM ${AUDIT_TABLE} a
+      `SELECT ${AUDIT_SELECT}, c.seq AS chain_seq FROM ${AUDIT_TABLE} a
        LEFT JOIN audit_chain c ON c.event_kind = ? AND c.event_pk = a.id
        WHERE ${where.join(' AND ')}
        ORDER BY a.created_at DESC, c.seq DESC
        LIMIT ?`,
       [AUDIT_TABLE, ...params, limit],
     );
-    return rows.map((row) => toTaskAudit(auditFromRow(row)));
+    return rows.map((row) => ({ ...toTaskAudit(auditFromRow(row)), seq: row.chain_seq === null || row.chain_seq === undefined ? null : Number(row.chain_seq) }));
   }
 }

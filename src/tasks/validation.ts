@@ -66,6 +66,15 @@ export function checkLimit(value: unknown): number {
   return value;
 }
 
+/** A page cursor: the seq of the last item of the previous page. */
+export function checkCursor(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new SealtrailError('invalid_argument', 'before must be a seq (a positive integer)', { details: { argument: 'before', before: String(value) } });
+  }
+  return value;
+}
+
 export function checkRefType(value: unknown): RefType {
   if (typeof value !== 'string' || !(REF_TYPES as readonly string[]).includes(value)) {
     throw new SealtrailError('invalid_ref_type', `ref type must be one of ${REF_TYPES.join(', ')}`, {

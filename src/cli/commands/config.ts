@@ -58,5 +58,13 @@ function renderConfig(config: ResolvedConfig): string {
     `  sinkMaxAge     ${m.sinkMaxAge ?? 'not set'}`,
     `  sweep          ${m.sweep ?? 'not set (whole ledger every cycle)'}`,
     `  alertTable     ${m.alertTable ? m.alertTable.table : 'not set'}`,
+    `server           ${from(config.sources.server)}`,
+    `  listen         ${config.server.host}:${config.server.port}`,
+    `  bodyLimit      ${config.server.bodyLimit ?? 'maxPayloadBytes + 64 KiB'}`,
+    `  batchBodyLimit ${config.server.batchBodyLimit ?? '16 MiB'}`,
+    `  rateLimit      ${config.server.rateLimit ?? 6000} per ${config.server.rateLimitWindow ?? '1m'}`,
+    `  requestTimeout ${config.server.requestTimeout ?? '30s'}`,
+    `  publicLog      ${config.server.publicLog}`,
+    `  logLevel       ${config.server.logLevel ?? 'info'}`,
   ].join('\n');
 }

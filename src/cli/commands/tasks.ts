@@ -5,6 +5,7 @@ import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import type { ArtifactRef, RefType, TaskAudit } from '../../tasks/rows.js';
 import { TaskArtifactService } from '../../tasks/task-artifact-service.js';
 import { TaskAuditService } from '../../tasks/task-audit-service.js';
+import { importAgentosDatabase } from '../../tasks/agentos-import.js';
 import type { CommandContext, WithContext } from '../program.js';
 
 interface AuditsOptions {
@@ -77,6 +78,22 @@ export function register(program: Command, withContext: WithContext): void {
           const artifacts = await new TaskArtifactService(ledger).getArtifactsByRef(args[0] as RefType, args[1]!);
           ctx.out.result(() => renderRefs(artifacts), { artifacts });
           return 0;
+        }),
+      ),
+    );
+
+  tasks
+    .command('import')
+    .description('adopt an existing agentos task-audit database: its task_audits and task_artifact_ref rows, ids and timestamps kept, each chained; a second run changes nothing; exit 2 if some rows could not be imported (they are listed, the rest are in)')
+    .requiredOption('--agentos <file>', 'the agentos SQLite database (opened read-only)')
+    .action(
+      withContext<{ agentos: string }>((ctx, { opts }) =>
+        withLedger(ctx, async (ledger) => {
+          const report = await importAgentosDatabase(ledger, opts.agentos);
+          for (const p of report.problems) ctx.out.note(`not imported: ${p.table} ${p.id}: ${p.reason}`);
+          const line = (name: string, c: typeof report.audits) => `${name}: ${c.imported} imported, ${c.existing} already present, ${c.failed} not imported (of ${c.read})`;
+          ctx.out.result(() => [line('task_audits', report.audits), line('task_artifact_ref', report.artifacts)].join('\n'), report);
+          return report.problems.length === 0 ? 0 : 2;
         }),
       ),
     );

@@ -17,6 +17,8 @@ import {
   validateVerifierKey,
   validateRoleName,
   validateWitnessKey,
+  serverDefaults,
+  validateServer,
 } from './validators.js';
 import { READ_ONLY_ROLE } from '../../capture/capture.js';
 
@@ -96,5 +98,10 @@ export const SETTINGS: SettingTable = {
     key: 'monitor',
     validate: validateMonitor,
     defaultValue: (cwd) => monitorDefaults(cwd),
+  },
+  server: {
+    key: 'server',
+    validate: validateServer,
+    defaultValue: () => serverDefaults(),
   },
 };

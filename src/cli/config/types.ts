@@ -18,6 +18,26 @@ export interface MonitorConfig {
   alertTable?: AlertTable;
 }
 
+/** `sealtrail serve` settings (config key `server`); --host and --port override host and port. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Largest request body in bytes (default: maxPayloadBytes + 64 KiB). */
+  bodyLimit?: number;
+  /** Largest JSON Lines body of POST /api/events/batch (default 16 MiB). */
+  batchBodyLimit?: number;
+  /** Requests allowed per token per rateLimitWindow (default 6000). */
+  rateLimit?: number;
+  /** Duration of the rate-limit window (default 1m). */
+  rateLimitWindow?: string;
+  /** A request still running after this is answered 408 (default 30s). */
+  requestTimeout?: string;
+  /** Whether the /log/ transparency-log reads need no token (default false). */
+  publicLog: boolean;
+  /** Request log level (default info: one line per request; debug adds one when it arrives). */
+  logLevel?: 'error' | 'warn' | 'info' | 'debug';
+}
+
 export interface Settings {
   /** Absolute SQLite file path (or `:memory:`), or a `postgres://` / `postgresql://` URL. */
   db: string;
@@ -36,6 +56,7 @@ export interface Settings {
   /** The PostgreSQL read-only role `init` creates and grants. */
   readOnlyRole: string;
   monitor: MonitorConfig;
+  server: ServerConfig;
 }
 
 export type SettingKey = keyof Settings;

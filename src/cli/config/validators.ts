@@ -5,7 +5,7 @@ import { isSealtrailError, SealtrailError } from '../../core/errors.js';
 import { parseS3Target } from '../../anchor/tiles/s3-tile-storage.js';
 import { isRoleName } from '../../capture/capture.js';
 import { redact } from '../../core/redact.js';
-import type { MonitorConfig, Origin } from './types.js';
+import type { MonitorConfig, Origin, ServerConfig } from './types.js';
 
 export const MONITOR_KEYS: readonly (keyof MonitorConfig)[] = ['interval', 'window', 'stateFile', 'webhook', 'sinkMaxAge', 'sweep', 'alertTable'];
 
@@ -230,4 +230,41 @@ export function validateAlertTableSetting(value: unknown, origin: Origin, key: s
 export function validateRoleName(value: unknown, origin: Origin, key: string): string {
   if (!isRoleName(value)) invalid(origin, key, `must be a plain PostgreSQL role name (a-z, 0-9, _; at most 63; not pg_…), got ${describe(value)}`);
   return value;
+}
+
+export const SERVER_KEYS: readonly (keyof ServerConfig)[] = ['host', 'port', 'bodyLimit', 'batchBodyLimit', 'rateLimit', 'rateLimitWindow', 'requestTimeout', 'publicLog', 'logLevel'];
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+export function serverDefaults(): ServerConfig {
+  return { host: '127.0.0.1', port: 7070, publicLog: false };
+}
+
+export function validatePort(value: unknown, origin: Origin, key: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) invalid(origin, key, `must be a TCP port 0..65535, got ${describe(value)}`);
+  return value;
+}
+
+export function validateServer(value: unknown, origin: Origin, key: string): ServerConfig {
+  if (!isPlainObject(value)) invalid(origin, key, `must be an object, got ${describe(value)}`);
+  const unknown = Object.keys(value).filter((k) => !(SERVER_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) invalid(origin, key, `has unknown key ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${SERVER_KEYS.join(', ')})`);
+  const server = serverDefaults();
+  if (value['host'] !== undefined) server.host = validateNonEmptyString(value['host'], origin, `${key}.host`);
+  if (value['port'] !== undefined) server.port = validatePort(value['port'], origin, `${key}.port`);
+  for (const k of ['bodyLimit', 'batchBodyLimit', 'rateLimit'] as const) {
+    if (value[k] !== undefined) server[k] = validatePositiveInteger(value[k], origin, `${key}.${k}`);
+  }
+  for (const k of ['rateLimitWindow', 'requestTimeout'] as const) {
+    if (value[k] !== undefined) server[k] = validateDuration(value[k], origin, `${key}.${k}`);
+  }
+  if (value['publicLog'] !== undefined) {
+    if (typeof value['publicLog'] !== 'boolean') invalid(origin, `${key}.publicLog`, `must be true or false, got ${describe(value['publicLog'])}`);
+    server.publicLog = value['publicLog'];
+  }
+  if (value['logLevel'] !== undefined) {
+    const level = value['logLevel'];
+    if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) invalid(origin, `${key}.logLevel`, `must be one of ${LOG_LEVELS.join(', ')}, got ${describe(level)}`);
+    server.logLevel = level as ServerConfig['logLevel'];
+  }
+  return server;
 }

@@ -19,4 +19,4 @@ export { formatProofBundle, checkProofBundle } from './ledger/proof-bundle.js';
 export type { CheckedProof, CheckProofOptions } from './ledger/proof-bundle.js';
 export { scanTargets } from './ledger/scan.js';
 export type { ScanTarget, ScanReport, ScanFinding, FindingType, DdlEvidence } from './ledger/scan.js';
-export type { Store, Tx, Dialect, SqlValue } from './store/store.js';
+export type { Store, Tx, Dialect, SqlValue, Tile } from './store/store.js';

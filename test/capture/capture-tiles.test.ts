@@ -121,3 +121,36 @@ test('a ledger and capture installed by the release before tiles are upgraded: f
     await ledger.close();
   }
 });
+
+test('the write guards let a partial tile only grow: edits, shrinking and deletes are refused, or chained as maintenance', async () => {
+  const url = await postgresUrl();
+  const ledger = await openLedger({ url });
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await installCapture(ledger.store);
+    await ledger.appendBatch(Array.from({ length: 300 }, (_, i) => ({ kind: 'g', pk: `g${i}`, payload: { i } })));
+    for (const stmt of [
+      `UPDATE merkle_tiles SET hashes = hashes WHERE level = 0 AND idx = 1`,
+      `UPDATE merkle_tiles SET width = 10, hashes = substring(hashes FROM 1 FOR 320) WHERE level = 0 AND idx = 1`,
+      `UPDATE merkle_tiles SET hashes = set_byte(hashes, 0, 7) WHERE level = 0 AND idx = 0`,
+      `UPDATE merkle_tiles SET idx = 9 WHERE level = 1`,
+      `DELETE FROM merkle_tiles WHERE level = 0 AND idx = 0`,
+      `TRUNCATE merkle_tiles`,
+    ]) {
+      await assert.rejects(client.query(stmt), /append-only/, stmt);
+    }
+    assert.equal((await ledger.verify()).ok, true);
+    const size = (await ledger.head()).size;
+    await client.query(`SET sealtrail.maintenance = 'on'`);
+    await client.query(`UPDATE merkle_tiles SET hashes = set_byte(hashes, 3 * 32, get_byte(hashes, 3 * 32) # 1) WHERE level = 0 AND idx = 0`);
+    const after = await ledger.head();
+    assert.equal(after.size, size + 1, 'the maintenance statement was chained');
+    assert.equal((await ledger.entry(after.size))?.kind, 'sealtrail.maintenance');
+    const report = await ledger.verify();
+    assert.deepEqual({ seq: report.divergence?.seq, reason: report.divergence?.reason }, { seq: 4, reason: 'tree_mismatch' });
+  } finally {
+    await client.end();
+    await ledger.close();
+  }
+});

@@ -47,6 +47,33 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('a batch writes each tile it touches once, and a single append only the partial tiles it changes', async () => {
+      const ledger = await openLedger({ url: await backend.freshUrl() });
+      try {
+        // Records what the appender hands the real store, per write transaction.
+        const written: string[][] = [];
+        const store = ledger.store;
+        const writeTransaction = store.writeTransaction.bind(store);
+        store.writeTransaction = (fn) =>
+          writeTransaction((tx) => {
+            const calls: string[] = [];
+            written.push(calls);
+            const writeTiles = tx.ledger.writeTiles.bind(tx.ledger);
+            return fn({ ...tx, savepoint: tx.savepoint.bind(tx), ledger: { ...tx.ledger, writeTiles: (tiles) => (calls.push(...tiles.map((t) => `${t.level}/${t.index}/${t.width}`)), writeTiles(tiles)) } });
+          });
+        await ledger.appendBatch(events(0, 1000));
+        assert.deepEqual(written.pop(), ['0/0/256', '0/1/256', '0/2/256', '0/3/232', '1/0/3']);
+        await ledger.append('tile', 'one', {});
+        assert.deepEqual(written.pop(), ['0/3/233']);
+        await ledger.appendBatch(events(2000, 23));
+        // Tile 0/3 fills (written once, full) and its root lands in the level-1 tile; tile 0/4 is still empty.
+        assert.deepEqual(written.pop(), ['0/3/256', '1/0/4']);
+        assert.deepEqual(await storedTiles(ledger.store), expectedTiles(await leavesOf(ledger)));
+      } finally {
+        await ledger.close();
+      }
+    });
+
     it('readTile serves a full tile, a partial one at any width it has, and refuses bad arguments', async () => {
       const ledger = await openLedger({ url: await backend.freshUrl() });
       try {

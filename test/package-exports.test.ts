@@ -40,7 +40,7 @@ const PROMISED: Record<string, string[]> = {
   ],
   'sealtrail/tasks': ['TaskAuditService', 'TaskArtifactService', 'TaskRunnerAuditor', 'REF_TYPES', 'taskScanTargets', 'captureGitChanges'],
   'sealtrail/pipeline': [
-    'PipelineRecorder', 'PayloadStore', 'pipelineScanTargets', 'sweepRun', 'SWEEP_QUERIES', 'explain', 'exportRunJsonl', 'openLineageEvents',
+    'PipelineRecorder', 'PayloadStore', 'pipelineScanTargets', 'sweepRun', 'SWEEP_QUERIES', 'explain', 'lineageEntries', 'exportRunJsonl', 'openLineageEvents',
     'postOpenLineage', 'stableHash', 'errorHash', 'canonicalText', 'checkRecord', 'OUTCOMES', 'OUTCOME_REQUIRED', 'STATE_RULES', 'CANONICAL_VERSION',
     'PIPELINE_TABLES',
   ],

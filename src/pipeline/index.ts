@@ -20,7 +20,7 @@ export type { Outcome, StateStatus, RunStatus } from './record-rules.js';
 export { PIPELINE_TABLES } from './tables.js';
 export { sweepRun, SWEEP_QUERIES } from './audit-sweep.js';
 export type { SweepReport, SweepFinding, SweepQuery } from './audit-sweep.js';
-export { explain } from './lineage.js';
+export { explain, lineageEntries } from './lineage.js';
 export type { Lineage, TokenLineage, ExplainTarget } from './lineage.js';
 export { exportRunJsonl, openLineageEvents, postOpenLineage } from './run-export.js';
 export type { PipelineTable, PipelineRecord } from './tables.js';

@@ -6,7 +6,7 @@
  */
 import { SealtrailError } from '../core/errors.js';
 import type { PipelineRecorder } from './pipeline-recorder.js';
-import type { PipelineRecord } from './tables.js';
+import { basePk, recordPk, type PipelineRecord, type PipelineTable } from './tables.js';
 
 export interface TokenLineage {
   token: PipelineRecord;
@@ -105,4 +105,41 @@ export async function explain(recorder: PipelineRecorder, runId: string, target:
     ancestry,
     outcome: terminal.get(tokenId) ?? null,
   };
+}
+
+/**
+ * The ledger entries behind a lineage: for every record it shows (the row, each token, its parent
+ * links, states, routing events, calls, errors and outcomes), the seq of the entry that chains the
+ * record as it is now (its latest version), so each can be proven.
+ */
+export async function lineageEntries(recorder: PipelineRecorder, lineage: Lineage): Promise<Array<{ table: PipelineTable; pk: string; seq: number }>> {
+  const wanted: Array<[PipelineTable, Record<string, unknown>]> = [['pipeline_rows', lineage.row]];
+  for (const e of lineage.validation_errors) wanted.push(['pipeline_validation_errors', e]);
+  for (const t of lineage.ancestry) {
+    wanted.push(['pipeline_tokens', t.token]);
+    t.parents.forEach((parent) => wanted.push(['pipeline_token_parents', { token_id: t.token.token_id, parent_token_id: parent }]));
+    for (const s of t.states) {
+      wanted.push(['pipeline_node_states', s]);
+      for (const r of s.routing) wanted.push(['pipeline_routing_events', r]);
+      for (const c of s.calls) wanted.push(['pipeline_calls', c]);
+    }
+    for (const e of t.transform_errors) wanted.push(['pipeline_transform_errors', e]);
+    for (const o of t.outcomes) wanted.push(['pipeline_token_outcomes', o]);
+  }
+  const latest = new Map<PipelineTable, Map<string, number>>();
+  const out: Array<{ table: PipelineTable; pk: string; seq: number }> = [];
+  for (const [table, record] of wanted) {
+    let seqs = latest.get(table);
+    if (!seqs) {
+      seqs = new Map();
+      const rows = await recorder.ledger.store.query<{ seq: unknown; event_pk: string }>('SELECT seq, event_pk FROM audit_chain WHERE event_kind = ? ORDER BY seq', [table]);
+      for (const r of rows) seqs.set(basePk(r.event_pk), Number(r.seq));
+      latest.set(table, seqs);
+    }
+    const pk = recordPk(table, record as PipelineRecord);
+    const seq = seqs.get(pk);
+    if (seq === undefined) throw new SealtrailError('audit_integrity', `${table} ${pk} has no ledger entry`, { details: { table, id: pk, rule: 'unchained' } });
+    out.push({ table, pk, seq });
+  }
+  return out;
 }

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { runMonitorCycle } from '../../src/anchor/monitor.js';
 import { issueCheckpoint } from '../../src/anchor/publish.js';
 import { recomputeStates, verifyAgainstSinks } from '../../src/anchor/verify-sinks.js';
+import { openSink } from '../../src/anchor/sinks/index.js';
+import type { Sink } from '../../src/anchor/sinks/sink.js';
 import { listAlerts } from '../../src/anchor/alerts.js';
 import { redact } from '../../src/core/redact.js';
 import { tamper } from '../../src/ledger/tamper-simulator.js';
@@ -136,6 +138,42 @@ for (const backend of BACKENDS) {
         [
           ['witness', 'sink_unreadable'],
           ['git', 'sink_unreadable'],
+        ],
+      );
+    });
+
+    it('a checkpoint published while the verification runs (after its snapshot) is no false truncation', async () => {
+      const keys = logKeys();
+      const ledger = await seededLedger(await backend.freshUrl(), 3);
+      cleanups.push(() => ledger.close());
+      const file = `file:${join(tempDir(), 'checkpoints.jsonl')}`;
+      await issueCheckpoint(ledger, keys.signer, { sinks: [file] });
+      const inner = openSink(file);
+      // The real file sink, but by the time it is read another publisher has appended and published
+      // (real appends, a real checkpoint, the real file): the sink holds a size the snapshot lacks.
+      const racing: Sink = {
+        kind: inner.kind,
+        spec: inner.spec,
+        latestOnly: inner.latestOnly,
+        publish: (record, ctx) => inner.publish(record, ctx),
+        read: async (ctx) => {
+          await appendEvents(ledger, 2, 'late');
+          await issueCheckpoint(ledger, keys.signer, { sinks: [file] });
+          return inner.read(ctx);
+        },
+      };
+      const report = await verifyAgainstSinks(ledger, { sinks: [racing], vkeys: [keys.verifierKey] });
+      assert.deepEqual(report.findings, []);
+      assert.equal(report.checked, 2);
+      // Once it is in the snapshot, the newer checkpoint is checked like the others.
+      assert.deepEqual((await verifyAgainstSinks(ledger, { sinks: [file], vkeys: [keys.verifierKey] })).findings, []);
+      await tamper(ledger.store, { type: 'truncate_tail', keep: 4, rewindHead: true });
+      const cut = await verifyAgainstSinks(ledger, { sinks: [file], vkeys: [keys.verifierKey] });
+      assert.deepEqual(
+        cut.findings.map((f) => [f.reason, f.seq]),
+        [
+          ['truncated', 5],
+          ['truncated', 5],
         ],
       );
     });

@@ -4,6 +4,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/program.js';
+import { generateSignerKey, NoteSigner } from '../../src/core/note.js';
+import { openLedger } from '../../src/ledger/ledger.js';
+import { checkProofBundle } from '../../src/ledger/proof-bundle.js';
 import { BACKENDS, tempDir } from '../helpers/databases.js';
 import { tamper } from './db-tamper.js';
 import { lifecycle, linearRun, withRecorder } from './pipeline-fixtures.js';
@@ -87,6 +90,24 @@ for (const backend of BACKENDS) {
       assert.equal(events[1]!.run.facets.sealtrail_rowLineage.outcomes.completed, 2);
       assert.match(events[0]!.schemaURL, /2-0-2/);
       assert.deepEqual([events[0]!.inputs.length, events[0]!.outputs.length], [1, 1]);
+
+      // --prove: read-only, so it needs a recorded checkpoint; every proof checks offline.
+      const unsigned = await cli(['explain', '--run', made.runId, '--row', '2', '--sink', 'left', '--prove', '--db', db]);
+      assert.equal(unsigned.status, 2);
+      const key = generateSignerKey('pipeline.test/log');
+      const signing = await openLedger({ url: db });
+      await signing.checkpoint(NoteSigner.fromKey(key.signerKey));
+      await signing.close();
+      const proved = await cli(['explain', '--run', made.runId, '--row', '2', '--sink', 'left', '--prove', '--json', '--db', db]);
+      assert.equal(proved.status, 0, proved.stderr);
+      const bundle = JSON.parse(proved.stdout) as { proofs: Array<{ table: string; seq: number; proof: string }> };
+      // row, 2 tokens, 1 parent link, outcomes of both tokens.
+      assert.deepEqual(bundle.proofs.map((p) => p.table).sort(), ['pipeline_rows', 'pipeline_token_outcomes', 'pipeline_token_outcomes', 'pipeline_token_parents', 'pipeline_tokens', 'pipeline_tokens'].sort());
+      for (const p of bundle.proofs) {
+        const checked = checkProofBundle(p.proof, [key.verifierKey]);
+        assert.equal(checked.ok, true, checked.reason ?? '');
+        assert.equal(checked.seq, p.seq);
+      }
 
       assert.equal((await cli(['init', '--db', db])).status, 0);
       const cleanScan = await cli(['scan', '--db', db]);

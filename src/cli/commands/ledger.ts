@@ -183,7 +183,7 @@ export function register(program: Command, withContext: WithContext): void {
     .argument('[kind]', 'event kind, e.g. deploy')
     .argument('[pk]', 'event key, unique within its kind')
     .argument('[payload-json]', 'the payload as JSON (read from stdin when omitted)')
-    .option('--jsonl <file>', 'append every line {"kind","pk","payload"} of a JSON Lines file (- for stdin)')
+    .option('--jsonl <file>', 'append every line {"kind","pk","payload"} of a JSON Lines file (- for stdin; a pipe is streamed, each line reported once durable)')
     .action(
       withContext<{ jsonl?: string }>(async (ctx, { args, opts }) => {
         if (opts.jsonl !== undefined) {

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { SealtrailError } from '../../core/errors.js';
 import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import { sweepRun } from '../../pipeline/audit-sweep.js';
-import { explain, type Lineage } from '../../pipeline/lineage.js';
+import { formatProofBundle } from '../../ledger/proof-bundle.js';
+import { explain, lineageEntries, type Lineage } from '../../pipeline/lineage.js';
 import { PayloadStore } from '../../pipeline/payload-store.js';
 import { PipelineRecorder } from '../../pipeline/pipeline-recorder.js';
 import { exportRunJsonl, openLineageEvents, outcomeCounts, postOpenLineage } from '../../pipeline/run-export.js';
@@ -97,15 +98,30 @@ export function register(program: Command, withContext: WithContext): void {
     .option('--token <id>', 'a token id')
     .option('--sink <name>', 'with --row: the sink whose token to explain, when the row reached several')
     .option('--payloads <dir>', 'the payload store directory, to show the row data')
+    .option('--prove', 'print a tlog-proof (check-proof can check it offline) for every record of the lineage, under the latest recorded checkpoint')
     .action(
-      withContext<{ run: string; row?: string; token?: string; sink?: string; payloads?: string }>((ctx, { opts }) =>
-        withRecorder(ctx, opts.payloads, async (recorder): Promise<ExitStatus> => {
+      withContext<{ run: string; row?: string; token?: string; sink?: string; payloads?: string; prove?: boolean }>((ctx, { opts }) =>
+        withRecorder(ctx, opts.payloads, async (recorder, ledger): Promise<ExitStatus> => {
           if ((opts.row === undefined) === (opts.token === undefined)) throw new SealtrailError('invalid_argument', 'give exactly one of --row and --token');
           const lineage = await explain(recorder, await resolveRun(recorder, opts.run), {
             ...(opts.row !== undefined ? { rowIndex: parseIndex(opts.row) } : {}),
             ...(opts.token !== undefined ? { tokenId: opts.token } : {}),
             ...(opts.sink !== undefined ? { sink: opts.sink } : {}),
           });
+          if (opts.prove === true) {
+            const entries = await lineageEntries(recorder, lineage);
+            const last = Math.max(...entries.map((e) => e.seq));
+            // Read-only: the proofs hang off a checkpoint already signed and recorded, never a new one.
+            const checkpoint = (await ledger.checkpoints()).filter((c) => c.size >= last).pop();
+            if (!checkpoint) throw new SealtrailError('invalid_argument', `no recorded checkpoint covers seq ${last}, the lineage's latest entry; sign one with \`sealtrail checkpoint\``, { details: { seq: last } });
+            const proofs: Array<{ table: string; pk: string; seq: number; proof: string }> = [];
+            for (const e of entries) {
+              const proof = await ledger.proveInclusion(e.seq, checkpoint.size);
+              proofs.push({ ...e, proof: formatProofBundle((await ledger.entry(e.seq))!, proof, checkpoint.note) });
+            }
+            ctx.out.result(() => proofs.map((p) => `# ${p.table} ${p.pk} (seq ${p.seq})\n${p.proof}`).join('\n'), { ...lineage, size: checkpoint.size, proofs });
+            return 0;
+          }
           ctx.out.result(() => renderLineage(lineage), lineage);
           return 0;
         }),

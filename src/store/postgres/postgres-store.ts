@@ -16,6 +16,7 @@ import {
   type NodeKey,
   type NodeRange,
   type Row,
+  type SessionLock,
   type Snapshot,
   type SnapshotOptions,
   type SnapshotReader,
@@ -25,7 +26,7 @@ import {
   withSnapshot,
 } from '../store.js';
 import { isoFromMicros } from '../../core/timestamps.js';
-import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
+import { assertBatchSize, assertStorableParams, assertStorableText, checkSessionLockKey } from '../params.js';
 
 /**
  * The advisory lock writers take only while the ledger tables do not exist yet (the first
@@ -116,7 +117,7 @@ async function q<T extends Row>(client: Client, location: string, sql: string, p
 
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
-  readonly capabilities = { concurrentProcesses: true, triggerCapture: true, roles: true };
+  readonly capabilities = { concurrentProcesses: true, triggerCapture: true, roles: true, sessionLocks: true };
   readonly location: string;
   readonly pool: pg.Pool;
 
@@ -135,6 +136,49 @@ export class PostgresStore implements Store {
 
   async exec(script: string): Promise<void> {
     await q(this.pool, this.location, script);
+  }
+
+  async trySessionLock(key: bigint): Promise<SessionLock | null> {
+    const text = checkSessionLockKey(key).toString();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapPgError(err, this.location);
+    }
+    // The connection stays checked out while the lock is held; a loss of it while idle is then
+    // reported here instead of crashing the process, and the connection is discarded on release.
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    const done = (discard: boolean) => {
+      client.off('error', onError);
+      client.release(discard || broken);
+    };
+    let locked: boolean;
+    try {
+      locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [text])).rows[0]?.ok === true;
+    } catch (err) {
+      done(true);
+      throw mapPgError(err, this.location);
+    }
+    if (!locked) {
+      done(false);
+      return null;
+    }
+    let released = false;
+    return {
+      key,
+      release: async () => {
+        if (released) return;
+        released = true;
+        let ok = !broken;
+        if (ok) ok = await client.query('SELECT pg_advisory_unlock($1::int8)', [text]).then(() => true, () => false);
+        done(!ok);
+      },
+    };
   }
 
   writeTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {

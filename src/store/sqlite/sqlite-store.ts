@@ -17,6 +17,7 @@ import {
   type NodeKey,
   type NodeRange,
   type Row,
+  type SessionLock,
   type Snapshot,
   type SnapshotReader,
   type SqlValue,
@@ -25,7 +26,7 @@ import {
   withSnapshot,
 } from '../store.js';
 import { AsyncMutex } from '../async-mutex.js';
-import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
+import { assertBatchSize, assertStorableParams, assertStorableText, checkSessionLockKey, exactInteger } from '../params.js';
 import { isoFromMicros, microsFromIso } from '../../core/timestamps.js';
 
 type Db = Database.Database;
@@ -94,7 +95,7 @@ function toEntry(r: Row): EntryRow {
 
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
-  readonly capabilities = { concurrentProcesses: true, triggerCapture: false, roles: false };
+  readonly capabilities = { concurrentProcesses: true, triggerCapture: false, roles: false, sessionLocks: false };
   readonly location: string;
   readonly db: Db;
   /**
@@ -289,6 +290,15 @@ export class SqliteStore implements Store {
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
     yield* readEntryBatches(this.db, (fn) => this.mutex.run(async () => this.wrap(fn)), from, to, batchSize);
+  }
+
+  /**
+   * SQLite has no session-level locks: a file lock taken by a process that then dies would need
+   * stale-lock detection, and nothing SQLite-based elects a leader today.
+   */
+  async trySessionLock(key: bigint): Promise<SessionLock | null> {
+    checkSessionLockKey(key);
+    throw new SealtrailError('unsupported_backend', 'session locks need PostgreSQL; SQLite has none', { details: { dialect: this.dialect } });
   }
 
   async openSnapshot(): Promise<Snapshot> {

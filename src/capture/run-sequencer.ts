@@ -186,13 +186,14 @@ export async function runSequencer(target: Ledger | Store, options: SequencerOpt
   return total;
 }
 
-/** Whether a session of a role that may sequence (DELETE on the outbox) holds SEQUENCER_LOCK_KEY. */
+/** Whether a session of a role that may sequence (DELETE on the outbox) holds SEQUENCER_LOCK_KEY in this database (advisory locks are per database; pg_locks lists the cluster's). */
 async function sequencerLockHeldByWriter(store: Store): Promise<boolean> {
   const key = SEQUENCER_LOCK_KEY;
   const rows = await store.query<{ writer: boolean | null }>(
     `SELECT bool_or(has_table_privilege(a.usesysid, 'capture_outbox', 'DELETE')) AS writer
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ?::int8::oid AND l.objid = ?::int8::oid AND l.objsubid = 1`,
+     WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.classid = ?::int8::oid AND l.objid = ?::int8::oid AND l.objsubid = 1`,
     [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
   );
   return rows[0]?.writer === true;

@@ -63,7 +63,10 @@ for (const backend of BACKENDS) {
         assert.ok(next);
         assert.equal(await a.trySessionLock(key), null);
         await next.release();
-        const granted = await a.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted");
+        // pg_locks spans the cluster; only this (fresh) database's advisory locks are ours.
+        const granted = await a.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        );
         assert.equal(granted[0]!.n, 0);
       });
     });
@@ -77,7 +80,7 @@ for (const backend of BACKENDS) {
         // The holder's backend dies (a crashed or cut-off leader).
         const killed = await b.query<{ n: number }>(
           `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_locks
-           WHERE locktype = 'advisory' AND granted AND classid = ?::int8::oid AND objid = ?::int8::oid AND objsubid = 1`,
+           WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = ?::int8::oid AND objid = ?::int8::oid AND objsubid = 1`,
           [(BigInt.asUintN(64, key) >> 32n).toString(), (BigInt.asUintN(64, key) & 0xffff_ffffn).toString()],
         );
         assert.equal(killed[0]!.n, 1);

@@ -106,6 +106,32 @@ export function openPostgresStore(url: string, options: { poolSize?: number } = 
 
 type Client = pg.PoolClient | pg.Pool;
 
+/**
+ * Checks a connection out of the pool. A connection lost while checked out is reported by the
+ * query that was running (or the next one); without a listener the client's 'error' event would
+ * crash the process instead, and such a connection is discarded, never returned to the pool.
+ */
+async function checkout(pool: pg.Pool, location: string): Promise<{ client: pg.PoolClient; release: (discard: boolean) => void }> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw mapPgError(err, location);
+  }
+  let broken = false;
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    release: (discard) => {
+      client.off('error', onError);
+      client.release(discard || broken);
+    },
+  };
+}
+
 async function q<T extends Row>(client: Client, location: string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<T>> {
   assertStorableParams(params);
   try {
@@ -140,23 +166,9 @@ export class PostgresStore implements Store {
 
   async trySessionLock(key: bigint): Promise<SessionLock | null> {
     const text = checkSessionLockKey(key).toString();
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw mapPgError(err, this.location);
-    }
-    // The connection stays checked out while the lock is held; a loss of it while idle is then
-    // reported here instead of crashing the process, and the connection is discarded on release.
-    let broken = false;
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
-    const done = (discard: boolean) => {
-      client.off('error', onError);
-      client.release(discard || broken);
-    };
+    // The connection stays checked out while the lock is held; a loss of it while idle is reported
+    // through checkout's listener instead of crashing the process, and it is discarded on release.
+    const { client, release: done } = await checkout(this.pool, this.location);
     let locked: boolean;
     try {
       locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [text])).rows[0]?.ok === true;
@@ -174,8 +186,7 @@ export class PostgresStore implements Store {
       release: async () => {
         if (released) return;
         released = true;
-        let ok = !broken;
-        if (ok) ok = await client.query('SELECT pg_advisory_unlock($1::int8)', [text]).then(() => true, () => false);
+        const ok = await client.query('SELECT pg_advisory_unlock($1::int8)', [text]).then(() => true, () => false);
         done(!ok);
       },
     };
@@ -190,19 +201,8 @@ export class PostgresStore implements Store {
   }
 
   private async runTransaction<T>(lock: boolean, fn: (tx: Tx) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw mapPgError(err, this.location);
-    }
+    const { client, release } = await checkout(this.pool, this.location);
     let broken = false;
-    // A connection lost mid-transaction is reported by the query that was running (or the next
-    // one); without a listener the client's 'error' event would crash the process instead.
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
     try {
       await q(client, this.location, 'BEGIN');
       if (lock) {
@@ -226,8 +226,7 @@ export class PostgresStore implements Store {
       }
       throw err;
     } finally {
-      client.off('error', onError);
-      client.release(broken);
+      release(broken);
     }
   }
 

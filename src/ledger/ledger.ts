@@ -195,7 +195,10 @@ export class Ledger {
     const prepared = prepareAll(events, checkPreparedEvent);
     const write = options.inTransaction;
     const { entries, result } = await this.appender.enqueue(prepared, write && ((tx) => write(tx)));
-    return { entries: entries.map(toResult), result };
+    // The appender's entries are this call's own fresh objects, so they are completed in place
+    // rather than copied: the sequencer appends 10,000 at a time and copying showed in its profile.
+    for (const entry of entries) (entry as AppendedEntry & { appendedAt?: string }).appendedAt = isoFromMicros(entry.appendedAtMicros);
+    return { entries: entries as AppendResult[], result };
   }
 
   /**

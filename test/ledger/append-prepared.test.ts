@@ -45,6 +45,13 @@ for (const backend of BACKENDS) {
         assert.equal(result, 2);
         assert.deepEqual(entries.map((e) => [e.seq, e.kind, e.pk, e.existing]), [[1, 'row', '1', false], [2, 'row', '2', false]]);
         assert.equal(entries[1]!.payload, canonicalize(big));
+        // The results are what the ledger stored, as append returns them.
+        for (const e of entries) {
+          const stored = await ledger.entry(e.seq);
+          const { existing, ...rest } = e;
+          assert.equal(existing, false);
+          assert.deepEqual(rest, stored);
+        }
         assert.deepEqual(await queued(ledger), [3]);
         // The same event again is the existing entry; a version chains a new row version.
         const again = await ledger.appendPrepared([prepared('row', '1', { id: 1 }), prepared('row', '1', { id: 1, v: 2 }, { version: '#update@' })]);

@@ -168,8 +168,9 @@ export async function runSequencer(target: Ledger | Store, options: SequencerOpt
         await sleep(standbyMs, signal);
         continue;
       }
-      options.onRole?.('leader');
       try {
+        // Inside the try: whatever throws from here on, a held lock is let go.
+        options.onRole?.('leader');
         while (!signal?.aborted) {
           total += await sequenceOutbox(ledger, batchSize, signal, options.onBatch);
           await sleep(pollMs, signal);

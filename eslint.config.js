@@ -14,13 +14,21 @@ const NODE_IO = ['fs', 'fs/promises', 'net', 'child_process', 'worker_threads'].
   message: 'src/core is pure: no file, network, process or thread I/O',
 }));
 const FEATURES = ['capture', 'anchor', 'tasks', 'pipeline', 'platform'];
+// Features and the CLI see a Store and the Ledger's public API, never a backend class or the
+// ledger's internal appender (issue 11, item 9): a dialect difference is a capability flag, and
+// appends go through Ledger.appendWith / appendPrepared.
+const INTERNALS = [
+  { group: ['**/store/postgres/*', '**/store/sqlite/*'], message: 'use the Store interface (src/store/store.ts) and its capability flags, not a concrete backend' },
+  { group: ['**/ledger/appender', '**/ledger/appender.js'], message: "append through the Ledger's public API (appendWith, appendPrepared), not the internal appender" },
+];
 const layerRules = [
   { files: ['src/core/**/*.ts'], paths: NODE_IO, patterns: layer(['store', 'ledger', ...FEATURES, 'server', 'cli']) },
   { files: ['src/store/**/*.ts'], paths: [], patterns: layer(['ledger', ...FEATURES, 'server', 'cli']) },
   { files: ['src/ledger/**/*.ts'], paths: [], patterns: layer([...FEATURES, 'server', 'cli']) },
-  ...FEATURES.map((f) => ({ files: [`src/${f}/**/*.ts`], paths: [], patterns: layer(['server', 'cli']) })),
+  ...FEATURES.map((f) => ({ files: [`src/${f}/**/*.ts`], paths: [], patterns: [...layer(['server', 'cli']), ...INTERNALS] })),
   // The server is used only by the CLI (`sealtrail serve`), never by the library entry points.
-  { files: ['src/server/**/*.ts'], paths: [], patterns: layer(['cli']) },
+  { files: ['src/server/**/*.ts'], paths: [], patterns: [...layer(['cli']), ...INTERNALS] },
+  { files: ['src/cli/**/*.ts'], paths: [], patterns: INTERNALS },
   { files: ['src/*.ts'], paths: [], patterns: layer(['server', 'cli']) },
 ].map(({ files, paths, patterns }) => ({ files, rules: { 'no-restricted-imports': ['error', { paths, patterns }] } }));
 

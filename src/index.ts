@@ -7,8 +7,8 @@ export { SealtrailError, ERROR_CATALOGUE, isSealtrailError, errorCodes } from '.
 export type { ErrorCode } from './core/errors.js';
 
 export { openLedger, Ledger, headToJson } from './ledger/ledger.js';
-export type { LedgerOptions, Head, LedgerEntry, AppendResult, InclusionProof, ConsistencyProof, CheckpointRecord } from './ledger/ledger.js';
-export type { EventInput } from './ledger/prepare-event.js';
+export type { LedgerOptions, Head, LedgerEntry, AppendResult, AppendPreparedOptions, InclusionProof, ConsistencyProof, CheckpointRecord } from './ledger/ledger.js';
+export type { EventInput, PreparedEvent } from './ledger/prepare-event.js';
 export { DEFAULT_MAX_PAYLOAD_BYTES } from './ledger/prepare-event.js';
 export type { VerifyOptions, VerifyReport, VerifiedState, Divergence, DivergenceReason } from './ledger/verifier.js';
 export { parseTrustedState } from './ledger/trusted-state.js';
@@ -19,4 +19,4 @@ export { formatProofBundle, checkProofBundle } from './ledger/proof-bundle.js';
 export type { CheckedProof, CheckProofOptions } from './ledger/proof-bundle.js';
 export { scanTargets } from './ledger/scan.js';
 export type { ScanTarget, ScanReport, ScanFinding, FindingType, DdlEvidence } from './ledger/scan.js';
-export type { Store, Tx, Dialect, SqlValue, Tile } from './store/store.js';
+export type { Store, Tx, Dialect, SqlValue, Tile, SessionLock, StoreCapabilities } from './store/store.js';

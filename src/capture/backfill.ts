@@ -1,9 +1,8 @@
 /** Backfill: chains rows that existed before their table was watched. */
 import { SealtrailError } from '../core/errors.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
 import type { Store } from '../store/store.js';
-import { Appender } from '../ledger/appender.js';
-import { requirePostgres, resolveTable, columnsOf, type WatchedTable } from './resolve-table.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { captureLedger, resolveTable, columnsOf, type WatchedTable } from './resolve-table.js';
 import { listWatched } from './watch-table.js';
 import { quoteIdent } from './sql-quoting.js';
 import { captureEvent } from './capture-event.js';
@@ -19,14 +18,16 @@ export interface BackfillResult {
 
 /**
  * Chains rows that existed before the table was watched, in primary-key order, one committed
- * batch at a time: a re-run (or a run after a kill) adds only what is still missing.
+ * batch at a time: a re-run (or a run after a kill) adds only what is still missing. Given a
+ * Ledger, appends share its group commit; a Store is accepted as before.
  */
 export async function backfill(
-  store: Store,
+  target: Ledger | Store,
   tables?: readonly string[],
   options: { batchSize?: number; onProgress?: (table: string, done: number, total: number) => void } = {},
 ): Promise<BackfillResult[]> {
-  const pgStore = requirePostgres(store);
+  const ledger = captureLedger(target);
+  const pgStore = ledger.store;
   const batchSize = options.batchSize ?? 5_000;
   const watched = await listWatched(pgStore);
   const selected: WatchedTable[] = [];
@@ -37,16 +38,17 @@ export async function backfill(
     selected.push(w);
   }
   const results: BackfillResult[] = [];
-  for (const w of selected) results.push(await backfillTable(pgStore, w, batchSize, options.onProgress));
+  for (const w of selected) results.push(await backfillTable(ledger, w, batchSize, options.onProgress));
   return results;
 }
 
 async function backfillTable(
-  store: PostgresStore,
+  ledger: Ledger,
   w: WatchedTable,
   batchSize: number,
   onProgress?: (table: string, done: number, total: number) => void,
 ): Promise<BackfillResult> {
+  const store = ledger.store;
   const { relid } = await resolveTable(store, w.table);
   const types = await store.query<{ name: string; type: string }>(
     'SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = ?::oid AND attnum > 0 AND NOT attisdropped',
@@ -60,7 +62,6 @@ async function backfillTable(
   const after = `WHERE ROW(${pkList}) > ROW(${pkTypes.map((t) => `?::${t}`).join(', ')})`;
   const read = (last: string[] | null) =>
     store.query<Record<string, string>>(`SELECT to_jsonb(t.*)::text AS j, ${pkText} FROM ${w.table} t ${last ? after : ''} ORDER BY ${pkList} LIMIT ${batchSize}`, last ?? []);
-  const appender = new Appender(store);
   let rows = 0;
   let chained = 0;
   // Canonical forms and hashes are computed here; each batch is one committed group-commit
@@ -72,7 +73,7 @@ async function backfillTable(
     const next = batch.length < batchSize ? Promise.resolve([]) : read(w.pkColumns.map((_, i) => lastRow[`k${i}`]!));
     // A failed read must not go unobserved while the append is still running.
     next.catch(() => {});
-    const { entries } = await appender.enqueue(batch.map((r) => captureEvent(w.kind, columns, r.j!, w.pkColumns)));
+    const { entries } = await ledger.appendPrepared(batch.map((r) => captureEvent(w.kind, columns, r.j!, w.pkColumns)));
     rows += batch.length;
     chained += entries.filter((e) => !e.existing).length;
     onProgress?.(w.table, rows, total);

@@ -1,7 +1,6 @@
 /** Installing capture: its migrations, the DDL event triggers and the read-only role with its grants. */
 import { SealtrailError } from '../core/errors.js';
 import { loadMigrations, migrate } from '../store/migrate.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
 import type { Store } from '../store/store.js';
 import { DDL_EVENT_TRIGGERS, INSTALL_EVENT, WATCH_EVENT, captureHistory, chainCaptureEvent, registryRows } from './capture-state.js';
 import { requirePostgres, CAPTURE_MIGRATIONS, currentSchema, SEALTRAIL_TABLES, type CaptureMode } from './resolve-table.js';
@@ -79,7 +78,7 @@ export async function installCapture(store: Store, options: InstallOptions = {})
  * Ledgers from before watches were chained: every registry row with no chained watch event for
  * its kind gets one now (`backfilled: true`), recording the registry as it stands at this install.
  */
-async function recordUnchainedWatches(store: PostgresStore): Promise<void> {
+async function recordUnchainedWatches(store: Store): Promise<void> {
   await store.writeTransaction(async (tx) => {
     const history = await captureHistory(tx);
     for (const row of await registryRows(tx)) {
@@ -99,7 +98,7 @@ async function recordUnchainedWatches(store: PostgresStore): Promise<void> {
  * migration that creates them (store/migrate.ts grants each new table to the roles that may read
  * `sealtrail_migrations`), and `watch` grants each table it watches.
  */
-async function ensureReadOnlyRole(store: PostgresStore, role: string): Promise<boolean> {
+async function ensureReadOnlyRole(store: Store, role: string): Promise<boolean> {
   try {
     // Roles are cluster-wide: another database may be creating it at this very moment.
     await store.exec(`DO $$ BEGIN

@@ -1,6 +1,7 @@
 /** Capture's view of the catalog: which tables exist, their keys and column tags, and which are sealtrail's own. */
 import { SealtrailError } from '../core/errors.js';
-import { PostgresStore } from '../store/postgres/postgres-store.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../ledger/prepare-event.js';
+import { Ledger } from '../ledger/ledger.js';
 import type { Queryable, Store } from '../store/store.js';
 import { type RowColumn } from './canonical-row.js';
 import { quoteIdent } from './sql-quoting.js';
@@ -44,13 +45,26 @@ export interface WatchedTable {
   deletes: boolean;
 }
 
-export function requirePostgres(store: Store): PostgresStore {
-  if (!(store instanceof PostgresStore)) {
+export function requirePostgres(store: Store): Store {
+  if (!store.capabilities.triggerCapture) {
     throw new SealtrailError('unsupported_backend', 'PostgreSQL capture needs a postgres:// database; SQLite has no triggers that can chain rows', {
       details: { dialect: store.dialect },
     });
   }
   return store;
+}
+
+/**
+ * The ledger capture appends through. Given a Ledger, its own group commit (shared with the
+ * process's other appends); given a bare Store (the older calling form), a Ledger over it that
+ * capture never closes (the caller owns the store). Only a PostgreSQL one will do.
+ */
+export function captureLedger(target: Ledger | Store): Ledger {
+  if (target instanceof Ledger) {
+    requirePostgres(target.store);
+    return target;
+  }
+  return new Ledger(requirePostgres(target), DEFAULT_MAX_PAYLOAD_BYTES);
 }
 
 export async function currentSchema(q: Queryable): Promise<string> {

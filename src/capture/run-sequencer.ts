@@ -2,15 +2,13 @@
  * The sequencer of queued capture: chains outbox entries in id order through the ledger's group
  * commit, one leader at a time.
  */
-import type pg from 'pg';
 import { SealtrailError } from '../core/errors.js';
 import { VERSION_INFIX } from '../core/row-key.js';
-import { mapPgError, PostgresStore } from '../store/postgres/postgres-store.js';
-import type { Queryable, Store } from '../store/store.js';
-import { Appender } from '../ledger/appender.js';
+import type { Queryable, SessionLock, Store } from '../store/store.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { PreparedEvent } from '../ledger/prepare-event.js';
 import { type RowColumn } from './canonical-row.js';
-import { requirePostgres } from './resolve-table.js';
+import { captureLedger } from './resolve-table.js';
 import { captureEvent } from './capture-event.js';
 
 /** Session advisory lock held by the active sequencer (the leader). */
@@ -63,7 +61,7 @@ function outboxEvents(rows: readonly OutboxRow[], tags: Map<number, RowColumn[]>
   return events;
 }
 
-async function readOutbox(store: PostgresStore, batchSize: number, skip: { min: number; max: number } | null): Promise<OutboxRow[]> {
+async function readOutbox(store: Store, batchSize: number, skip: { min: number; max: number } | null): Promise<OutboxRow[]> {
   return store.query<OutboxRow>(
     `SELECT id, event_kind, relid::int8 AS relid, pk_columns, op, row_data::text AS row_data, old_data::text AS old_data
      FROM capture_outbox ${skip ? 'WHERE id < ? OR id > ?' : ''} ORDER BY id LIMIT ?`,
@@ -82,15 +80,18 @@ async function readOutbox(store: PostgresStore, batchSize: number, skip: { min: 
  * lower id is still queued (one a concurrent drain left behind when its batch rolled back, or one
  * committed late): it rolls back and everything is read again in id order.
  */
-async function enqueueOutbox(store: PostgresStore, appender: Appender, rows: readonly OutboxRow[]): Promise<{ done: Promise<number> }> {
-  const tags = await columnTags(store, [...new Set(rows.map((r) => Number(r.relid)))]);
+async function enqueueOutbox(ledger: Ledger, rows: readonly OutboxRow[]): Promise<{ done: Promise<number> }> {
+  const tags = await columnTags(ledger.store, [...new Set(rows.map((r) => Number(r.relid)))]);
   const ids = `{${rows.map((r) => r.id).join(',')}}`;
-  const done = appender
-    .enqueue(outboxEvents(rows, tags), async (tx) => {
-      const earlier = await tx.query('SELECT 1 FROM capture_outbox WHERE id < ? LIMIT 1', [rows[0]!.id]);
-      if (earlier.length > 0) throw new OutboxChanged();
-      const deleted = await tx.run('DELETE FROM capture_outbox WHERE id = ANY (?::int8[])', [ids]);
-      if (deleted !== rows.length) throw new OutboxChanged();
+  // appendPrepared enqueues before its first await, so this batch is queued behind the previous one.
+  const done = ledger
+    .appendPrepared(outboxEvents(rows, tags), {
+      inTransaction: async (tx) => {
+        const earlier = await tx.query('SELECT 1 FROM capture_outbox WHERE id < ? LIMIT 1', [rows[0]!.id]);
+        if (earlier.length > 0) throw new OutboxChanged();
+        const deleted = await tx.run('DELETE FROM capture_outbox WHERE id = ANY (?::int8[])', [ids]);
+        if (deleted !== rows.length) throw new OutboxChanged();
+      },
     })
     .then(
       () => rows.length,
@@ -110,7 +111,7 @@ async function enqueueOutbox(store: PostgresStore, appender: Appender, rows: rea
  * is read once the batch has landed. No id high-water mark is kept, so an entry committed out of
  * id order is never skipped.
  */
-async function sequenceOutbox(store: PostgresStore, appender: Appender, batchSize: number, signal?: AbortSignal, onBatch?: (n: number) => void): Promise<number> {
+async function sequenceOutbox(ledger: Ledger, batchSize: number, signal?: AbortSignal, onBatch?: (n: number) => void): Promise<number> {
   let total = 0;
   let inflight: { min: number; max: number; done: Promise<number> } | null = null;
   const land = async () => {
@@ -120,13 +121,13 @@ async function sequenceOutbox(store: PostgresStore, appender: Appender, batchSiz
     if (n > 0) onBatch?.(n);
   };
   while (!signal?.aborted) {
-    const rows = await readOutbox(store, batchSize, inflight);
+    const rows = await readOutbox(ledger.store, batchSize, inflight);
     if (rows.length === 0) {
       if (!inflight) break;
       await land();
       continue;
     }
-    const { done } = await enqueueOutbox(store, appender, rows);
+    const { done } = await enqueueOutbox(ledger, rows);
     // Observed by land(); without this a failure while the previous batch lands would be unhandled.
     done.catch(() => {});
     if (inflight) await land();
@@ -136,10 +137,12 @@ async function sequenceOutbox(store: PostgresStore, appender: Appender, batchSiz
   return total;
 }
 
-/** Chains queued events until the outbox is empty; returns how many were chained. Safe to run beside a sequencer. */
-export async function drainOutbox(store: Store, options: { batchSize?: number; onBatch?: (chained: number) => void } = {}): Promise<number> {
-  const pgStore = requirePostgres(store);
-  return sequenceOutbox(pgStore, new Appender(pgStore), options.batchSize ?? 10_000, undefined, options.onBatch);
+/**
+ * Chains queued events until the outbox is empty; returns how many were chained. Safe to run beside
+ * a sequencer. Given a Ledger, appends share its group commit; a Store is accepted as before.
+ */
+export async function drainOutbox(target: Ledger | Store, options: { batchSize?: number; onBatch?: (chained: number) => void } = {}): Promise<number> {
+  return sequenceOutbox(captureLedger(target), options.batchSize ?? 10_000, undefined, options.onBatch);
 }
 
 export interface SequencerOptions {
@@ -158,69 +161,55 @@ export interface SequencerOptions {
  * (SEQUENCER_LOCK_KEY) sequences; others wait as standbys and one takes over when the leader's
  * session ends. A holder whose role could not sequence is not waited for. Returns the number of entries this process chained.
  */
-export async function runSequencer(store: Store, options: SequencerOptions = {}): Promise<number> {
-  const pgStore = requirePostgres(store);
+export async function runSequencer(target: Ledger | Store, options: SequencerOptions = {}): Promise<number> {
+  const ledger = captureLedger(target);
+  const store = ledger.store;
   const batchSize = options.batchSize ?? 10_000;
   const pollMs = options.pollMs ?? 50;
   const standbyMs = options.standbyMs ?? 500;
   const signal = options.signal;
   let total = 0;
   while (!signal?.aborted) {
-    let client: pg.PoolClient;
+    const lock: SessionLock | null = await store.trySessionLock(SEQUENCER_LOCK_KEY);
     try {
-      client = await pgStore.pool.connect();
-    } catch (err) {
-      throw mapPgError(err, pgStore.location);
-    }
-    let broken = false;
-    try {
-      const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SEQUENCER_LOCK_KEY.toString()]);
-      const locked = got.rows[0]?.ok === true;
       // Any role that can connect can take an advisory lock; a holder that could not sequence
       // (say the read-only role) must not stall capture, so it is ignored. Sequencing beside
       // another sequencer is safe (appendOutbox), merely wasted work.
-      if (!locked && (await sequencerLockHeldByWriter(client))) {
+      if (!lock && (await sequencerLockHeldByWriter(store))) {
         options.onRole?.('standby');
         await sleep(standbyMs, signal);
         continue;
       }
-      options.onRole?.('leader');
       try {
-        const appender = new Appender(pgStore);
+        // Inside the try: whatever throws from here on, a held lock is let go.
+        options.onRole?.('leader');
         while (!signal?.aborted) {
-          total += await sequenceOutbox(pgStore, appender, batchSize, signal, options.onBatch);
+          total += await sequenceOutbox(ledger, batchSize, signal, options.onBatch);
           await sleep(pollMs, signal);
         }
       } finally {
-        if (locked) {
-          await client.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_KEY.toString()]).catch(() => {
-            broken = true;
-          });
-        }
+        await lock?.release();
       }
     } catch (err) {
-      broken = true;
       // A lost connection ends this term as leader; try again (another process may take over).
-      const mapped = mapPgError(err, pgStore.location);
-      if (!(mapped instanceof SealtrailError) || (mapped.code !== 'database_unreachable' && mapped.code !== 'database_error')) throw mapped;
+      if (!(err instanceof SealtrailError) || (err.code !== 'database_unreachable' && err.code !== 'database_error')) throw err;
       await sleep(standbyMs, signal);
-    } finally {
-      client.release(broken);
     }
   }
   return total;
 }
 
-/** Whether a session of a role that may sequence (DELETE on the outbox) holds SEQUENCER_LOCK_KEY. */
-async function sequencerLockHeldByWriter(client: pg.PoolClient): Promise<boolean> {
+/** Whether a session of a role that may sequence (DELETE on the outbox) holds SEQUENCER_LOCK_KEY in this database (advisory locks are per database; pg_locks lists the cluster's). */
+async function sequencerLockHeldByWriter(store: Store): Promise<boolean> {
   const key = SEQUENCER_LOCK_KEY;
-  const res = await client.query<{ writer: boolean | null }>(
+  const rows = await store.query<{ writer: boolean | null }>(
     `SELECT bool_or(has_table_privilege(a.usesysid, 'capture_outbox', 'DELETE')) AS writer
      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int8::oid AND l.objid = $2::int8::oid AND l.objsubid = 1`,
+     WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.classid = ?::int8::oid AND l.objid = ?::int8::oid AND l.objsubid = 1`,
     [(key >> 32n).toString(), (key & 0xffff_ffffn).toString()],
   );
-  return res.rows[0]?.writer === true;
+  return rows[0]?.writer === true;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -9,20 +9,9 @@
  * CosignatureVerifier satisfies note.ts's SignatureVerifier, so a cosigned checkpoint opens with
  * openNote(note, [logVerifier, witnessVerifier, ...]) and verifiedBy tells which of them signed.
  */
-import { inspect } from 'node:util';
-import type { KeyObject } from 'node:crypto';
 import { SealtrailError } from './errors.js';
-import {
-  SIGNATURE_TYPE_COSIGNATURE_V1,
-  ed25519Sign,
-  ed25519Verify,
-  formatKeyId,
-  formatVerifierKey,
-  generateKeyStrings,
-  parseSignerKey,
-  parseVerifierKey,
-} from './note-key.js';
-import { parseSignatureLine, signatureLine, type SignatureVerifier } from './note.js';
+import { KeySigner, KeyVerifier, SIGNATURE_TYPE_COSIGNATURE_V1, formatKeyId, generateKeyStrings } from './note-key.js';
+import { parseSignatureLine, signatureLine } from './note.js';
 
 const MAX_TIMESTAMP = 2n ** 63n - 1n;
 
@@ -35,23 +24,14 @@ export function cosignedMessage(checkpointBody: string, timeSeconds: number | bi
   return Buffer.from(`cosignature/v1\ntime ${BigInt(timeSeconds)}\n${checkpointBody}`, 'utf8');
 }
 
-export class CosignatureSigner {
-  readonly name: string;
-  readonly keyId: number;
-  readonly verifierKey: string;
-  readonly #privateKey: KeyObject;
-
-  private constructor(name: string, keyId: number, verifierKey: string, privateKey: KeyObject) {
-    this.name = name;
-    this.keyId = keyId;
-    this.verifierKey = verifierKey;
-    this.#privateKey = privateKey;
+/** A witness's cosigning key (signature type 0x04): signs a checkpoint body at a time. */
+export class CosignatureSigner extends KeySigner {
+  private constructor(signerKey: string) {
+    super(SIGNATURE_TYPE_COSIGNATURE_V1, 'CosignatureSigner', signerKey);
   }
 
   static fromKey(signerKey: string): CosignatureSigner {
-    const key = parseSignerKey(signerKey, SIGNATURE_TYPE_COSIGNATURE_V1);
-    const verifierKey = formatVerifierKey(key.name, SIGNATURE_TYPE_COSIGNATURE_V1, key.publicKeyBytes);
-    return new CosignatureSigner(key.name, key.keyId, verifierKey, key.privateKey);
+    return new CosignatureSigner(signerKey);
   }
 
   /** timestamp ‖ signature: the signature-line payload after the key ID. */
@@ -59,39 +39,19 @@ export class CosignatureSigner {
     const time = checkTimestamp(timeSeconds);
     const out = Buffer.alloc(8 + 64);
     out.writeBigUInt64BE(time, 0);
-    out.set(ed25519Sign(this.#privateKey, cosignedMessage(checkpointBody, time)), 8);
+    out.set(this.signBytes(cosignedMessage(checkpointBody, time)), 8);
     return out;
-  }
-
-  toString(): string {
-    return `CosignatureSigner(${this.name}+${formatKeyId(this.keyId)})`;
-  }
-
-  toJSON(): { name: string; keyId: string; verifierKey: string } {
-    return { name: this.name, keyId: formatKeyId(this.keyId), verifierKey: this.verifierKey };
-  }
-
-  [inspect.custom](): string {
-    return this.toString();
   }
 }
 
-export class CosignatureVerifier implements SignatureVerifier {
-  readonly name: string;
-  readonly keyId: number;
-  readonly verifierKey: string;
-  readonly #publicKey: KeyObject;
-
-  private constructor(name: string, keyId: number, verifierKey: string, publicKey: KeyObject) {
-    this.name = name;
-    this.keyId = keyId;
-    this.verifierKey = verifierKey;
-    this.#publicKey = publicKey;
+/** A witness's trusted public key (signature type 0x04). */
+export class CosignatureVerifier extends KeyVerifier {
+  private constructor(verifierKey: string) {
+    super(SIGNATURE_TYPE_COSIGNATURE_V1, verifierKey);
   }
 
   static fromKey(verifierKey: string): CosignatureVerifier {
-    const key = parseVerifierKey(verifierKey, SIGNATURE_TYPE_COSIGNATURE_V1);
-    return new CosignatureVerifier(key.name, key.keyId, verifierKey, key.publicKey);
+    return new CosignatureVerifier(verifierKey);
   }
 
   /** `signature` is timestamp ‖ Ed25519 signature, as it follows the key ID in a signature line. */
@@ -99,12 +59,7 @@ export class CosignatureVerifier implements SignatureVerifier {
     if (signature.length !== 8 + 64) return false;
     const time = Buffer.from(signature.buffer, signature.byteOffset, 8).readBigUInt64BE(0);
     if (time > MAX_TIMESTAMP) return false;
-    const signed = Buffer.concat([cosignedMessage('', time), message]);
-    return ed25519Verify(this.#publicKey, signed, signature.subarray(8));
-  }
-
-  toString(): string {
-    return this.verifierKey;
+    return this.verifyBytes(Buffer.concat([cosignedMessage('', time), message]), signature.subarray(8));
   }
 }
 

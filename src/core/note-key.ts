@@ -7,8 +7,11 @@
  *   signer key    = "PRIVATE+KEY+" name "+" hex key ID "+" base64(type ‖ 32-byte seed)
  *
  * The signer form matches golang.org/x/mod/sumdb/note. Errors about a signer key never quote it.
+ * KeySigner and KeyVerifier hold such keys for both types; note.ts and cosignature.ts subclass
+ * them with only what differs (the type byte and the bytes signed).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
 import { SealtrailError } from './errors.js';
 import { sha256 } from './hash.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
@@ -105,6 +108,85 @@ export function parseSignerKey(text: string, type: number): PrivateKeyMaterial {
   const keyId = keyIdOf(parts.name, type, publicKeyBytes);
   if (keyId !== parts.keyId) throw badKey('signer key ID does not match its name and key', { name: parts.name });
   return { name: parts.name, keyId, privateKey, publicKey, publicKeyBytes: Buffer.from(publicKeyBytes) };
+}
+
+/** What openNote needs from a trusted key: its identity and a signature check over the note text. */
+export interface SignatureVerifier {
+  readonly name: string;
+  readonly keyId: number;
+  verify(message: Uint8Array, signature: Uint8Array): boolean;
+}
+
+/**
+ * A signing key of one signature type, the one signer abstraction: log signers (NoteSigner,
+ * type 0x01) and witness cosigners (CosignatureSigner, type 0x04) differ only in the type byte
+ * and in what they sign (the subclass's `sign`). The private key never leaves the object, however
+ * it is printed or serialised.
+ */
+export abstract class KeySigner {
+  readonly name: string;
+  readonly keyId: number;
+  readonly verifierKey: string;
+  readonly #privateKey: KeyObject;
+  readonly #label: string;
+
+  protected constructor(type: number, label: string, signerKey: string) {
+    const key = parseSignerKey(signerKey, type);
+    this.name = key.name;
+    this.keyId = key.keyId;
+    this.verifierKey = formatVerifierKey(key.name, type, key.publicKeyBytes);
+    this.#privateKey = key.privateKey;
+    this.#label = label;
+  }
+
+  /** The Ed25519 signature of exactly `message`. */
+  protected signBytes(message: Uint8Array): Buffer {
+    return ed25519Sign(this.#privateKey, message);
+  }
+
+  toString(): string {
+    return `${this.#label}(${this.name}+${formatKeyId(this.keyId)})`;
+  }
+
+  toJSON(): { name: string; keyId: string; verifierKey: string } {
+    return { name: this.name, keyId: formatKeyId(this.keyId), verifierKey: this.verifierKey };
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+/**
+ * A trusted public key of one signature type, the one verifier abstraction: NoteVerifier (type
+ * 0x01) and CosignatureVerifier (type 0x04) differ only in the type byte and in how the bytes after
+ * the key ID in a signature line are checked (the subclass's `verify`).
+ */
+export abstract class KeyVerifier implements SignatureVerifier {
+  readonly name: string;
+  readonly keyId: number;
+  readonly verifierKey: string;
+  readonly #publicKey: KeyObject;
+
+  protected constructor(type: number, verifierKey: string) {
+    const key = parseVerifierKey(verifierKey, type);
+    this.name = key.name;
+    this.keyId = key.keyId;
+    this.verifierKey = verifierKey;
+    this.#publicKey = key.publicKey;
+  }
+
+  /** `signature` is what follows the key ID in a signature line. */
+  abstract verify(message: Uint8Array, signature: Uint8Array): boolean;
+
+  /** Whether `signature` is a valid Ed25519 signature of exactly `message`. */
+  protected verifyBytes(message: Uint8Array, signature: Uint8Array): boolean {
+    return ed25519Verify(this.#publicKey, message, signature);
+  }
+
+  toString(): string {
+    return this.verifierKey;
+  }
 }
 
 export function ed25519Sign(privateKey: KeyObject, message: Uint8Array): Buffer {

@@ -8,21 +8,11 @@
  * cosignature verifiers (cosignature.ts) check the same note. Unknown signatures are ignored; a
  * known key whose signature fails rejects the whole note, as the spec recommends.
  */
-import { inspect } from 'node:util';
-import type { KeyObject } from 'node:crypto';
 import { SealtrailError } from './errors.js';
 import { decodeBase64, encodeBase64 } from './base64.js';
-import {
-  SIGNATURE_TYPE_ED25519,
-  ed25519Sign,
-  ed25519Verify,
-  formatKeyId,
-  formatVerifierKey,
-  generateKeyStrings,
-  isValidKeyName,
-  parseSignerKey,
-  parseVerifierKey,
-} from './note-key.js';
+import { KeySigner, KeyVerifier, SIGNATURE_TYPE_ED25519, formatKeyId, generateKeyStrings, isValidKeyName, type SignatureVerifier } from './note-key.js';
+
+export type { SignatureVerifier } from './note-key.js';
 
 /** Far above the 16 the spec requires us to accept; bounds the work an untrusted note can cause. */
 export const MAX_NOTE_SIGNATURES = 100;
@@ -31,13 +21,6 @@ const SIGNATURE_PREFIX = '\u2014 ';
 const LONE_SURROGATE = /\p{Cs}/u;
 // Every ASCII control character except newline.
 const FORBIDDEN_CONTROL = /[\0-\x09\x0b-\x1f]/; // eslint-disable-line no-control-regex
-
-/** What openNote needs from a trusted key: its identity and a signature check over the note text. */
-export interface SignatureVerifier {
-  readonly name: string;
-  readonly keyId: number;
-  verify(message: Uint8Array, signature: Uint8Array): boolean;
-}
 
 export interface NoteSignature {
   name: string;
@@ -50,67 +33,33 @@ export function generateSignerKey(name: string): { signerKey: string; verifierKe
   return generateKeyStrings(name, SIGNATURE_TYPE_ED25519);
 }
 
-export class NoteSigner {
-  readonly name: string;
-  readonly keyId: number;
-  readonly verifierKey: string;
-  readonly #privateKey: KeyObject;
-
-  private constructor(name: string, keyId: number, verifierKey: string, privateKey: KeyObject) {
-    this.name = name;
-    this.keyId = keyId;
-    this.verifierKey = verifierKey;
-    this.#privateKey = privateKey;
+/** A log's signing key (signature type 0x01): signs the note text itself. */
+export class NoteSigner extends KeySigner {
+  private constructor(signerKey: string) {
+    super(SIGNATURE_TYPE_ED25519, 'NoteSigner', signerKey);
   }
 
   static fromKey(signerKey: string): NoteSigner {
-    const key = parseSignerKey(signerKey, SIGNATURE_TYPE_ED25519);
-    const verifierKey = formatVerifierKey(key.name, SIGNATURE_TYPE_ED25519, key.publicKeyBytes);
-    return new NoteSigner(key.name, key.keyId, verifierKey, key.privateKey);
+    return new NoteSigner(signerKey);
   }
 
   sign(message: Uint8Array): Buffer {
-    return ed25519Sign(this.#privateKey, message);
-  }
-
-  // Only public facts leave the object, however it is printed or serialised.
-  toString(): string {
-    return `NoteSigner(${this.name}+${formatKeyId(this.keyId)})`;
-  }
-
-  toJSON(): { name: string; keyId: string; verifierKey: string } {
-    return { name: this.name, keyId: formatKeyId(this.keyId), verifierKey: this.verifierKey };
-  }
-
-  [inspect.custom](): string {
-    return this.toString();
+    return this.signBytes(message);
   }
 }
 
-export class NoteVerifier implements SignatureVerifier {
-  readonly name: string;
-  readonly keyId: number;
-  readonly verifierKey: string;
-  readonly #publicKey: KeyObject;
-
-  private constructor(name: string, keyId: number, verifierKey: string, publicKey: KeyObject) {
-    this.name = name;
-    this.keyId = keyId;
-    this.verifierKey = verifierKey;
-    this.#publicKey = publicKey;
+/** A log's trusted public key (signature type 0x01). */
+export class NoteVerifier extends KeyVerifier {
+  private constructor(verifierKey: string) {
+    super(SIGNATURE_TYPE_ED25519, verifierKey);
   }
 
   static fromKey(verifierKey: string): NoteVerifier {
-    const key = parseVerifierKey(verifierKey, SIGNATURE_TYPE_ED25519);
-    return new NoteVerifier(key.name, key.keyId, verifierKey, key.publicKey);
+    return new NoteVerifier(verifierKey);
   }
 
   verify(message: Uint8Array, signature: Uint8Array): boolean {
-    return ed25519Verify(this.#publicKey, message, signature);
-  }
-
-  toString(): string {
-    return this.verifierKey;
+    return this.verifyBytes(message, signature);
   }
 }
 

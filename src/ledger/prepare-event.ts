@@ -47,7 +47,33 @@ export function prepareEvent(event: EventInput, maxPayloadBytes: number): Prepar
   return { kind, pk, canonical, eventHash: canonicalHash(canonical) };
 }
 
-function checkIdentifier(name: 'kind' | 'pk', value: unknown): asserts value is string {
+/**
+ * Checks the shape of an event the caller prepared itself (Ledger.appendPrepared), so a malformed
+ * one is refused with a code before any database work. The payload limit and the identifier length
+ * limit are not applied: prepared events are captured rows, which the database already holds and
+ * sync capture chains whatever their size; refusing one would stall the outbox behind it.
+ */
+export function checkPreparedEvent(event: unknown): PreparedEvent {
+  if (typeof event !== 'object' || event === null) throw new SealtrailError('invalid_event', 'a prepared event must be an object');
+  const e = event as Partial<PreparedEvent>;
+  checkIdentifier('kind', e.kind, false);
+  checkIdentifier('pk', e.pk, false);
+  if (typeof e.canonical !== 'string') throw new SealtrailError('invalid_event', 'a prepared event needs its canonical payload as a string', { details: { field: 'canonical' } });
+  if (!Buffer.isBuffer(e.eventHash) || e.eventHash.length !== 32) {
+    throw new SealtrailError('invalid_event', 'a prepared event needs eventHash, the 32-byte SHA-256 of its canonical payload', { details: { field: 'eventHash' } });
+  }
+  if (e.version !== undefined) checkIdentifier('version', e.version, false);
+  if (e.onConflict !== undefined && e.onConflict !== 'reject' && e.onConflict !== 'version') {
+    throw new SealtrailError('invalid_event', "onConflict must be 'reject' or 'version'", { details: { field: 'onConflict' } });
+  }
+  // A copy: the group commit reads it later, and the caller's object may change meanwhile.
+  const copy: PreparedEvent = { kind: e.kind, pk: e.pk, canonical: e.canonical, eventHash: e.eventHash };
+  if (e.version !== undefined) copy.version = e.version;
+  if (e.onConflict !== undefined) copy.onConflict = e.onConflict;
+  return copy;
+}
+
+function checkIdentifier(name: 'kind' | 'pk' | 'version', value: unknown, limitLength = true): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new SealtrailError('invalid_event', `event ${name} must be a non-empty string`, { details: { field: name } });
   }
@@ -57,7 +83,7 @@ function checkIdentifier(name: 'kind' | 'pk', value: unknown): asserts value is 
   if (FORBIDDEN_IDENTIFIER_CHARS.test(value)) {
     throw new SealtrailError('invalid_event', `event ${name} must not contain U+0000 or an unpaired surrogate`, { details: { field: name } });
   }
-  if (Buffer.byteLength(value, 'utf8') > MAX_IDENTIFIER_BYTES) {
+  if (limitLength && Buffer.byteLength(value, 'utf8') > MAX_IDENTIFIER_BYTES) {
     throw new SealtrailError('invalid_event', `event ${name} is longer than ${MAX_IDENTIFIER_BYTES} bytes`, { details: { field: name } });
   }
 }

@@ -36,3 +36,11 @@ export function exactInteger(value: number | bigint): number | bigint {
   if (typeof value === 'number') return value;
   return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
 }
+
+/** The signed 64-bit range of a session lock key; anything else is invalid_argument. */
+export function checkSessionLockKey(key: unknown): bigint {
+  if (typeof key !== 'bigint' || key < -(2n ** 63n) || key >= 2n ** 63n) {
+    throw new SealtrailError('invalid_argument', 'a session lock key must be a bigint in the signed 64-bit range', { details: { key: String(key) } });
+  }
+  return key;
+}

@@ -37,6 +37,18 @@ export interface StoreCapabilities {
   readonly triggerCapture: boolean;
   /** Roles and grants exist (read-only verifier role). */
   readonly roles: boolean;
+  /** trySessionLock works (PostgreSQL advisory locks); without it, it fails with unsupported_backend. */
+  readonly sessionLocks: boolean;
+}
+
+/** A session-level lock taken by Store.trySessionLock, held on a connection of its own. */
+export interface SessionLock {
+  readonly key: bigint;
+  /**
+   * Lets go of the lock and returns its connection. Never rejects: when the unlock itself fails
+   * (a lost connection) the connection is discarded, and the session ending frees the lock.
+   */
+  release(): Promise<void>;
 }
 
 export interface Store extends Queryable {
@@ -54,6 +66,15 @@ export interface Store extends Queryable {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Runs a multi-statement SQL script (no placeholders) outside any transaction. */
   exec(script: string): Promise<void>;
+  /**
+   * Tries once, without waiting, to take the session-level lock `key` (a signed 64-bit integer)
+   * on a dedicated connection, for leader election among processes (the capture sequencer).
+   * Resolves to the held lock, or null when another session holds it. The lock lasts until
+   * released or until its session ends (a crashed holder frees it). Unlike writeTransaction's
+   * lock it does not serialise writes: it only tells who leads. SQLite: unsupported_backend
+   * (capabilities.sessionLocks is false).
+   */
+  trySessionLock(key: bigint): Promise<SessionLock | null>;
   /** Streams audit_chain rows seq in [from, to] in batches, in seq order. */
   entryBatches(from: number, to: number, batchSize?: number): AsyncIterable<EntryRow[]>;
   /**

@@ -262,7 +262,8 @@ test('two sequencers draining the same outbox at once chain every entry exactly 
     await f.sql('CREATE TABLE d (id int PRIMARY KEY, note text)');
     await watchTable(f.ledger.store, 'd', { mode: 'queued' });
     await f.sql(`INSERT INTO d SELECT g, 'n' || g FROM generate_series(1, 3000) g`);
-    const [a, b] = await Promise.all([drainOutbox(f.ledger.store, { batchSize: 250 }), drainOutbox(f.ledger.store, { batchSize: 250 })]);
+    // Both calling forms: the Ledger (its own group commit) and, as before, its Store.
+    const [a, b] = await Promise.all([drainOutbox(f.ledger, { batchSize: 250 }), drainOutbox(f.ledger.store, { batchSize: 250 })]);
     assert.equal(a + b, 3000);
     const counts = await f.sql(`SELECT count(*)::int AS n, count(DISTINCT event_pk)::int AS pks FROM audit_chain WHERE event_kind = 'd'`);
     assert.deepEqual(counts.rows[0], { n: 3000, pks: 3000 });
@@ -283,7 +284,7 @@ test('one sequencer leads; a standby takes over when it stops', async () => {
     await f.sql('CREATE TABLE s (id int PRIMARY KEY)');
     await watchTable(f.ledger.store, 's', { mode: 'queued' });
     const roles: string[] = [];
-    const runA = runSequencer(f.ledger.store, { signal: a.signal, pollMs: 10, onRole: (r) => roles.push(`a:${r}`) });
+    const runA = runSequencer(f.ledger, { signal: a.signal, pollMs: 10, onRole: (r) => roles.push(`a:${r}`) });
     running.push(runA);
     // B starts once A holds the lead (the event itself, not a guess at how long A takes).
     await waitFor(async () => roles.includes('a:leader'));
@@ -371,6 +372,9 @@ test('capture refuses SQLite with unsupported_backend', async () => {
   try {
     await assert.rejects(installCapture(ledger.store), (e) => isSealtrailError(e, 'unsupported_backend'));
     await assert.rejects(watchTable(ledger.store, 't'), (e) => isSealtrailError(e, 'unsupported_backend'));
+    await assert.rejects(drainOutbox(ledger), (e) => isSealtrailError(e, 'unsupported_backend'));
+    await assert.rejects(runSequencer(ledger), (e) => isSealtrailError(e, 'unsupported_backend'));
+    await assert.rejects(backfill(ledger.store), (e) => isSealtrailError(e, 'unsupported_backend'));
   } finally {
     await ledger.close();
   }

@@ -42,13 +42,13 @@ interface DialectExpectations {
 
 const DIALECT: Record<Dialect, DialectExpectations> = {
   sqlite: {
-    capabilities: { concurrentProcesses: true, triggerCapture: false, roles: false },
+    capabilities: { concurrentProcesses: true, triggerCapture: false, roles: false, sessionLocks: false },
     nulInText: 'kept',
     fractionInIntegerColumn: 'stored',
     blobType: 'BLOB',
   },
   postgres: {
-    capabilities: { concurrentProcesses: true, triggerCapture: true, roles: true },
+    capabilities: { concurrentProcesses: true, triggerCapture: true, roles: true, sessionLocks: true },
     nulInText: 'database_error',
     fractionInIntegerColumn: 'database_error',
     blobType: 'BYTEA',

@@ -89,7 +89,7 @@ export function register(program: Command, withContext: WithContext): void {
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const progress = createProgress({ label: 'sequence' });
           if (opts.once) {
-            const chained = await drainOutbox(ledger.store, { batchSize, onBatch: (n) => progress.tick(n) });
+            const chained = await drainOutbox(ledger, { batchSize, onBatch: (n) => progress.tick(n) });
             progress.done();
             ctx.out.result(`chained ${chained} queued events`, { chained });
             return 0;
@@ -99,7 +99,7 @@ export function register(program: Command, withContext: WithContext): void {
           process.once('SIGINT', onSignal);
           process.once('SIGTERM', onSignal);
           try {
-            const chained = await runSequencer(ledger.store, {
+            const chained = await runSequencer(ledger, {
               batchSize,
               signal: stop.signal,
               onBatch: (n) => progress.tick(n),
@@ -126,7 +126,7 @@ export function register(program: Command, withContext: WithContext): void {
           let progress: ReturnType<typeof createProgress> | null = null;
           let current = '';
           let lastDone = 0;
-          const results = await backfill(ledger.store, args.length > 0 ? args : undefined, {
+          const results = await backfill(ledger, args.length > 0 ? args : undefined, {
             onProgress: (table, done, total) => {
               if (table !== current) {
                 progress?.done();

@@ -16,6 +16,7 @@ import {
   type Tile,
   type TileKey,
   type TileRange,
+  type SessionLock,
   type Snapshot,
   type SnapshotOptions,
   type SnapshotReader,
@@ -27,7 +28,7 @@ import {
 import { isoFromMicros } from '../../core/timestamps.js';
 import { tileKeyString } from '../../core/tile-edge.js';
 import { nodeRangesFromTiles, nodesFromTiles, readOneTile } from '../tile-nodes.js';
-import { assertBatchSize, assertStorableParams, assertStorableText } from '../params.js';
+import { assertBatchSize, assertStorableParams, assertStorableText, checkSessionLockKey } from '../params.js';
 
 /**
  * The advisory lock writers take only while the ledger tables do not exist yet (the first
@@ -107,6 +108,32 @@ export function openPostgresStore(url: string, options: { poolSize?: number } = 
 
 type Client = pg.PoolClient | pg.Pool;
 
+/**
+ * Checks a connection out of the pool. A connection lost while checked out is reported by the
+ * query that was running (or the next one); without a listener the client's 'error' event would
+ * crash the process instead, and such a connection is discarded, never returned to the pool.
+ */
+async function checkout(pool: pg.Pool, location: string): Promise<{ client: pg.PoolClient; release: (discard: boolean) => void }> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw mapPgError(err, location);
+  }
+  let broken = false;
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    release: (discard) => {
+      client.off('error', onError);
+      client.release(discard || broken);
+    },
+  };
+}
+
 async function q<T extends Row>(client: Client, location: string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<T>> {
   assertStorableParams(params);
   try {
@@ -118,7 +145,7 @@ async function q<T extends Row>(client: Client, location: string, sql: string, p
 
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
-  readonly capabilities = { concurrentProcesses: true, triggerCapture: true, roles: true };
+  readonly capabilities = { concurrentProcesses: true, triggerCapture: true, roles: true, sessionLocks: true };
   readonly location: string;
   readonly pool: pg.Pool;
 
@@ -139,6 +166,34 @@ export class PostgresStore implements Store {
     await q(this.pool, this.location, script);
   }
 
+  async trySessionLock(key: bigint): Promise<SessionLock | null> {
+    const text = checkSessionLockKey(key).toString();
+    // The connection stays checked out while the lock is held; a loss of it while idle is reported
+    // through checkout's listener instead of crashing the process, and it is discarded on release.
+    const { client, release: done } = await checkout(this.pool, this.location);
+    let locked: boolean;
+    try {
+      locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::int8) AS ok', [text])).rows[0]?.ok === true;
+    } catch (err) {
+      done(true);
+      throw mapPgError(err, this.location);
+    }
+    if (!locked) {
+      done(false);
+      return null;
+    }
+    let released = false;
+    return {
+      key,
+      release: async () => {
+        if (released) return;
+        released = true;
+        const ok = await client.query('SELECT pg_advisory_unlock($1::int8)', [text]).then(() => true, () => false);
+        done(!ok);
+      },
+    };
+  }
+
   writeTransaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.runTransaction(true, fn);
   }
@@ -148,19 +203,8 @@ export class PostgresStore implements Store {
   }
 
   private async runTransaction<T>(lock: boolean, fn: (tx: Tx) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw mapPgError(err, this.location);
-    }
+    const { client, release } = await checkout(this.pool, this.location);
     let broken = false;
-    // A connection lost mid-transaction is reported by the query that was running (or the next
-    // one); without a listener the client's 'error' event would crash the process instead.
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
     try {
       await q(client, this.location, 'BEGIN');
       if (lock) {
@@ -184,8 +228,7 @@ export class PostgresStore implements Store {
       }
       throw err;
     } finally {
-      client.off('error', onError);
-      client.release(broken);
+      release(broken);
     }
   }
 

@@ -18,6 +18,7 @@ import {
   type TileKey,
   type TileRange,
   type Row,
+  type SessionLock,
   type Snapshot,
   type SnapshotReader,
   type SqlValue,
@@ -28,7 +29,7 @@ import {
 import { AsyncMutex } from '../async-mutex.js';
 import { tileKeyString } from '../../core/tile-edge.js';
 import { nodeRangesFromTiles, nodesFromTiles, readOneTile } from '../tile-nodes.js';
-import { assertBatchSize, assertStorableParams, assertStorableText, exactInteger } from '../params.js';
+import { assertBatchSize, assertStorableParams, assertStorableText, checkSessionLockKey, exactInteger } from '../params.js';
 import { isoFromMicros, microsFromIso } from '../../core/timestamps.js';
 
 type Db = Database.Database;
@@ -97,7 +98,7 @@ function toEntry(r: Row): EntryRow {
 
 export class SqliteStore implements Store {
   readonly dialect = 'sqlite' as const;
-  readonly capabilities = { concurrentProcesses: true, triggerCapture: false, roles: false };
+  readonly capabilities = { concurrentProcesses: true, triggerCapture: false, roles: false, sessionLocks: false };
   readonly location: string;
   readonly db: Db;
   /**
@@ -293,6 +294,15 @@ export class SqliteStore implements Store {
 
   async *entryBatches(from: number, to: number, batchSize = 20_000): AsyncIterable<EntryRow[]> {
     yield* readEntryBatches(this.db, (fn) => this.mutex.run(async () => this.wrap(fn)), from, to, batchSize);
+  }
+
+  /**
+   * SQLite has no session-level locks: a file lock taken by a process that then dies would need
+   * stale-lock detection, and nothing SQLite-based elects a leader today.
+   */
+  async trySessionLock(key: bigint): Promise<SessionLock | null> {
+    checkSessionLockKey(key);
+    throw new SealtrailError('unsupported_backend', 'session locks need PostgreSQL; SQLite has none', { details: { dialect: this.dialect } });
   }
 
   async openSnapshot(): Promise<Snapshot> {

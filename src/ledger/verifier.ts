@@ -339,8 +339,15 @@ async function startingState(snap: SnapshotReader, from: number, trusted: Truste
   } else {
     try {
       range = await loadFrontier((keys) => snap.readNodes(keys), before);
-    } catch {
-      range = null;
+    } catch (err) {
+      // An intact ledger always holds the tiles its frontier is read from: missing or malformed
+      // tree data before `from` is itself a break, and without it nothing from `from` on could be
+      // held to the tree either (a pass that went on would miss tiles deleted past `from`).
+      if (!(err instanceof SealtrailError)) throw err;
+      // Against a trusted state, the stored frontier has to reproduce the trusted root: the
+      // mismatch below says so (checkpoint_mismatch at the trusted size).
+      if (fromTrusted) range = null;
+      else throw new Diverged({ seq: before, kind: row.event_kind, pk: row.event_pk, reason: 'tree_mismatch' }, { ...unknown, size: before - 1 });
     }
   }
   const state: State = { size: before, chainHash: fromTrusted && trusted.chainHash ? trusted.chainHash : row.chain_hash, range };

@@ -246,3 +246,29 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS) {
+  describe(`two recorders on separate connections on ${backend.name}`, () => {
+    it('race for one token and one state: one terminal outcome, distinct call indexes', async () => {
+      const url = await backend.freshUrl();
+      await withRecorder(url, async (first) => {
+        const g = await linearRun(first);
+        const runId = g.run.run_id as string;
+        const { token } = await first.createRow(runId, { sourceNodeId: g.source.node_id as string, rowIndex: 0, data: { v: 1 } });
+        const state = await first.openState(runId, { tokenId: token.token_id as string, nodeId: g.transform.node_id as string, stepIndex: 1, input: {} });
+        await withRecorder(url, async (second) => {
+          const both = [first, second];
+          const outcomes = await Promise.allSettled(both.flatMap((r, i) => [0, 1, 2].map((k) => r.recordOutcome(runId, token.token_id as string, { outcome: 'failed', error: `e${i}${k}` }))));
+          assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+          const calls = await Promise.allSettled(both.flatMap((r) => [0, 1, 2].map((k) => r.recordCall(runId, { stateId: state.state_id as string, callType: 'sql', status: 'success', request: { k } }))));
+          const audit = await second.runAudit(runId);
+          const indexes = audit.records.pipeline_calls.map((c) => c.call_index);
+          assert.equal(new Set(indexes).size, indexes.length);
+          assert.equal(indexes.length, calls.filter((c) => c.status === 'fulfilled').length);
+          for (const c of [...outcomes, ...calls]) if (c.status === 'rejected') assert.ok(isSealtrailError(c.reason), String(c.reason));
+          assert.deepEqual((await scan(second)).findings, []);
+        });
+      });
+    });
+  });
+}

@@ -6,7 +6,7 @@
  */
 import { canonicalize, parseJson } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
-import { TABLES, recordPk, type PipelineRecord, type PipelineTable } from './tables.js';
+import { TABLES, type PipelineRecord, type PipelineTable } from './tables.js';
 
 export const RUN_STATUSES = ['running', 'completed', 'failed', 'interrupted', 'abandoned'] as const;
 export const NODE_TYPES = ['source', 'transform', 'gate', 'aggregation', 'coalesce', 'sink'] as const;
@@ -147,8 +147,3 @@ const RULES: Partial<Record<PipelineTable, (r: PipelineRecord, fail: Fail) => vo
     if (groups.length > 1) throw fail('token_groups', `a token has at most one group id, not ${groups.join(' and ')}`);
   },
 };
-
-/** The id a record is reported under (its ledger pk). */
-export function recordId(table: PipelineTable, record: PipelineRecord): string {
-  return recordPk(table, record);
-}

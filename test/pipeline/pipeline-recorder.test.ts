@@ -196,3 +196,79 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS) {
+  describe(`every record kind chained and scanned on ${backend.name}`, () => {
+    it('pending → completed states, routing, artifacts, errors and checkpoints: scan clean, deletions only as chained tombstones', async () => {
+      const url = await backend.freshUrl();
+      await withRecorder(url, async (recorder, ledger) => {
+        const g = await linearRun(recorder);
+        const runId = g.run.run_id as string;
+        const { row, token } = await recorder.createRow(runId, { sourceNodeId: g.source.node_id as string, rowIndex: 0, data: { v: 1 } });
+        const tokenId = token.token_id as string;
+        const state = await recorder.openState(runId, { tokenId, nodeId: g.sink.node_id as string, stepIndex: 2, input: { v: 1 } });
+        const pending = await recorder.completeState(runId, state.state_id as string, { status: 'pending' });
+        assert.equal(pending.output_hash, null);
+        await assert.rejects(() => recorder.completeState(runId, state.state_id as string, { status: 'pending' }), code('audit_integrity', 'state_status'));
+        const done = await recorder.completeState(runId, state.state_id as string, { status: 'completed', output: { v: 1 }, successReason: { wrote: 1 } });
+        assert.equal(done.status, 'completed');
+        await recorder.recordRouting(runId, state.state_id as string, [{ edgeId: g.edges[1]!.edge_id as string, reason: { rule: 'v > 0' } }]);
+        await assert.rejects(() => recorder.recordRouting(runId, state.state_id as string, [{ edgeId: 'nope' }]), code('audit_integrity', 'ownership'));
+        await recorder.recordArtifact(runId, { stateId: state.state_id as string, sinkNodeId: g.sink.node_id as string, artifactType: 'file', pathOrUri: 'out.jsonl', contentHash: 'ab'.repeat(32), sizeBytes: 12 });
+        await recorder.recordValidationError(runId, { nodeId: g.source.node_id as string, rowId: row.row_id as string, row: { v: NaN }, error: 'v is not a number', schemaMode: 'strict', destination: 'discard' });
+        await recorder.recordTransformError(runId, { tokenId, transformId: g.transform.node_id as string, row: { v: 1 }, details: { reason: 'x' }, destination: 'discard' });
+        await assert.rejects(
+          () => recorder.createCheckpoint(runId, { tokenId, nodeId: g.sink.node_id as string, sequenceNumber: 1, topologyHash: 't', nodeConfigHash: 'n', formatVersion: 1 }),
+          code('audit_integrity', 'checkpoint_durable'),
+        );
+        await recorder.recordOutcome(runId, tokenId, { outcome: 'completed', sinkName: 'jsonl' });
+        const cp = await recorder.createCheckpoint(runId, { tokenId, nodeId: g.sink.node_id as string, sequenceNumber: 1, aggregationState: { buffers: [] }, topologyHash: 't', nodeConfigHash: 'n', formatVersion: 1 });
+        const op = await recorder.beginOperation(runId, { nodeId: g.sink.node_id as string, operationType: 'sink_write', input: { rows: 1 } });
+        await assert.rejects(() => recorder.completeOperation(runId, op.operation_id as string, { status: 'failed' }), code('audit_integrity', 'operation_status'));
+        await recorder.completeOperation(runId, op.operation_id as string, { status: 'completed', output: { written: 1 } });
+        assert.deepEqual((await scan(recorder)).findings, []);
+        await recorder.finishRun(runId, 'completed');
+        const audit = await recorder.runAudit(runId);
+        assert.equal(audit.records.pipeline_checkpoints.length, 0, 'checkpoints go when the run completes');
+        const [tomb] = await ledger.store.query<{ event_pk: string }>("SELECT event_pk FROM audit_chain WHERE event_kind = 'pipeline_checkpoints' ORDER BY seq DESC LIMIT 1");
+        assert.equal(tomb!.event_pk, `${String(cp.checkpoint_id)}#deleted`);
+        const [states] = await ledger.store.query<{ event_pk: string }>("SELECT event_pk FROM audit_chain WHERE event_kind = 'pipeline_node_states' ORDER BY seq DESC LIMIT 1");
+        assert.equal(states!.event_pk, `${String(state.state_id)}#v2`);
+        assert.deepEqual((await scan(recorder)).findings, []);
+        // A checkpoint row put back after its chained deletion is an edit of the tombstone, not history.
+        await tamper(url, `INSERT INTO pipeline_checkpoints (checkpoint_id, run_id, token_id, node_id, sequence_number, topology_hash, node_config_hash, format_version, created_at) VALUES (?, ?, ?, ?, 1, 't', 'n', 1, ?)`, [cp.checkpoint_id, runId, tokenId, g.sink.node_id, cp.created_at]);
+        assert.deepEqual((await scan(recorder)).findings.map((f) => [f.type, f.event_pk]), [['edited', `${String(cp.checkpoint_id)}#deleted`]]);
+        // Deleting the artifact (never deleted by the recorder) is a finding.
+        await tamper(url, 'DELETE FROM pipeline_artifacts');
+        assert.ok((await scan(recorder)).findings.some((f) => f.type === 'deleted' && f.event_kind === 'pipeline_artifacts'));
+        assert.equal((await ledger.verify()).ok, true);
+      });
+    });
+  });
+}
+
+for (const backend of BACKENDS) {
+  describe(`two recorders on separate connections on ${backend.name}`, () => {
+    it('race for one token and one state: one terminal outcome, distinct call indexes', async () => {
+      const url = await backend.freshUrl();
+      await withRecorder(url, async (first) => {
+        const g = await linearRun(first);
+        const runId = g.run.run_id as string;
+        const { token } = await first.createRow(runId, { sourceNodeId: g.source.node_id as string, rowIndex: 0, data: { v: 1 } });
+        const state = await first.openState(runId, { tokenId: token.token_id as string, nodeId: g.transform.node_id as string, stepIndex: 1, input: {} });
+        await withRecorder(url, async (second) => {
+          const both = [first, second];
+          const outcomes = await Promise.allSettled(both.flatMap((r, i) => [0, 1, 2].map((k) => r.recordOutcome(runId, token.token_id as string, { outcome: 'failed', error: `e${i}${k}` }))));
+          assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+          const calls = await Promise.allSettled(both.flatMap((r) => [0, 1, 2].map((k) => r.recordCall(runId, { stateId: state.state_id as string, callType: 'sql', status: 'success', request: { k } }))));
+          const audit = await second.runAudit(runId);
+          const indexes = audit.records.pipeline_calls.map((c) => c.call_index);
+          assert.equal(new Set(indexes).size, indexes.length);
+          assert.equal(indexes.length, calls.filter((c) => c.status === 'fulfilled').length);
+          for (const c of [...outcomes, ...calls]) if (c.status === 'rejected') assert.ok(isSealtrailError(c.reason), String(c.reason));
+          assert.deepEqual((await scan(second)).findings, []);
+        });
+      });
+    });
+  });
+}

@@ -97,6 +97,8 @@ function json(value: unknown): string | null {
 
 export interface BeginRunInput {
   settings: unknown;
+  /** Default: a random id. */
+  runId?: string;
   /** Default: the stable hash of `settings`. */
   configHash?: string;
   sourceSchema?: unknown;
@@ -177,7 +179,7 @@ export class PipelineRecorder {
     const leaseOwner = optText('leaseOwner', input.leaseOwner);
     const leaseSeconds = input.leaseSeconds === undefined ? null : count('leaseSeconds', input.leaseSeconds);
     const record: PipelineRecord = {
-      run_id: newId(),
+      run_id: input.runId === undefined ? newId() : text('runId', input.runId),
       started_at: now(),
       completed_at: null,
       config_hash: input.configHash === undefined ? stableHash(input.settings) : text('configHash', input.configHash),

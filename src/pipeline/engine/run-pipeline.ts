@@ -16,7 +16,6 @@ import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import type { PayloadStore } from '../payload-store.js';
 import { PipelineRecorder } from '../pipeline-recorder.js';
 import type { Outcome } from '../record-rules.js';
-import type { PipelineRecord } from '../tables.js';
 import { isRetryable, type PipelineRow, type PluginContext, type PluginDefinition, type TransformResult } from './plugin-api.js';
 import { compileSettings, type CompiledGate, type CompiledNode, type CompiledPipeline, type CompiledSink, type CompiledTransform, type Target } from './pipeline-settings.js';
 

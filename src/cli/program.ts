@@ -68,6 +68,7 @@ const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/witness.js'),
   () => import('./commands/monitor.js'),
   () => import('./commands/config.js'),
+  () => import('./commands/pipeline.js'),
 ];
 
 export interface RunOptions {

@@ -223,6 +223,15 @@ export class PipelineRecorder {
     return record;
   }
 
+  /** The heartbeat: extends a running run's lease, chained as a transition of the run. */
+  async renewLease(runId: string, input: { leaseOwner: string; leaseSeconds: number }): Promise<PipelineRecord> {
+    const run = await this.requireRun(this.ledger.store, runId);
+    if (run.status !== 'running') throw integrityError('pipeline_runs', runId, 'run_status', `the run is ${String(run.status)}, not running`);
+    const record: PipelineRecord = { ...run, lease_owner: text('leaseOwner', input.leaseOwner), lease_expires_at: new Date(Date.now() + count('leaseSeconds', input.leaseSeconds) * 1000).toISOString() };
+    await this.commit([{ table: 'pipeline_runs', record, op: 'update', expected: { status: 'running' }, version: await this.nextRunVersion(runId) }]);
+    return record;
+  }
+
   async registerNode(runId: string, input: RegisterNodeInput): Promise<PipelineRecord> {
     const nodeType = oneOf('nodeType', input.nodeType, NODE_TYPES);
     const pluginName = text('pluginName', input.pluginName);

@@ -17,6 +17,7 @@ import type { PayloadStore } from '../payload-store.js';
 import { PipelineRecorder } from '../pipeline-recorder.js';
 import type { Outcome } from '../record-rules.js';
 import { isRetryable, type PipelineRow, type PluginContext, type PluginDefinition, type TransformResult } from './plugin-api.js';
+import { LeaseHeartbeat } from './run-lifecycle.js';
 import { compileSettings, type CompiledGate, type CompiledNode, type CompiledPipeline, type CompiledSink, type CompiledTransform, type Target } from './pipeline-settings.js';
 
 export interface RunPipelineOptions {
@@ -34,6 +35,8 @@ export interface RunPipelineOptions {
   /** Rows a sink collects before one write + flush (default 100; the end of the source writes the rest). */
   sinkBatchSize?: number;
   onProgress?: (progress: PipelineProgress) => void;
+  /** Lease length in seconds, renewed every third of it while the run is alive (default 30). */
+  leaseSeconds?: number;
 }
 
 export interface PipelineProgress {
@@ -120,12 +123,15 @@ class PipelineEngine {
     if (this.options.runId !== undefined && (await this.recorder.getRun(this.options.runId))) {
       throw new SealtrailError('invalid_argument', `a pipeline run ${this.options.runId} already exists`, { details: { runId: this.options.runId } });
     }
-    const run = await this.recorder.beginRun({ settings: this.p.canonical, configHash: this.p.settingsHash, sourceSchema: this.p.source.instance.schema, runId: this.options.runId, leaseOwner: `${hostname()}:${process.pid}` });
+    const owner = `${hostname()}:${process.pid}`;
+    const leaseSeconds = this.options.leaseSeconds ?? 30;
+    const run = await this.recorder.beginRun({ settings: this.p.canonical, configHash: this.p.settingsHash, sourceSchema: this.p.source.instance.schema, runId: this.options.runId, leaseOwner: owner, leaseSeconds });
     this.runId = run.run_id as string;
-    await this.registerTopology();
+    const heartbeat = new LeaseHeartbeat(this.recorder, this.runId, owner, leaseSeconds);
     let status: PipelineResult['status'] = 'completed';
     let failure: SealtrailError | null = null;
     try {
+      await this.registerTopology();
       const stopped = await this.readSource();
       await this.writeAll();
       if (stopped) status = 'interrupted';
@@ -142,6 +148,11 @@ class PipelineEngine {
       }
     } finally {
       for (const s of this.p.sinks.values()) await s.instance.close?.();
+    }
+    const lost = await heartbeat.stop();
+    if (lost !== null && failure === null) {
+      status = 'failed';
+      failure = new SealtrailError('pipeline_plugin_failed', `the run's lease could not be renewed: ${message(lost)}`, { cause: lost, details: { run_id: this.runId, phase: 'lease' } });
     }
     await this.recorder.finishRun(this.runId, status);
     if (failure) throw failure;

@@ -3,7 +3,8 @@
  * write appends (or, for a JSON array, rewrites) and flush makes it durable (fsync, or the
  * transaction's commit); the artifact describes exactly the bytes or rows of that write.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { canonicalText, sha256Hex } from '../stable-hash.js';
 import { settingsError, type ArtifactDescriptor, type PipelineRow, type SinkDefinition, type SinkInstance } from '../engine/plugin-api.js';
 import { csvLine } from './csv-text.js';
@@ -14,8 +15,13 @@ class FileWriter {
   private pending: Buffer[] = [];
   constructor(readonly path: string) {}
 
+  private open(): number {
+    mkdirSync(dirname(this.path), { recursive: true });
+    return openSync(this.path, 'w');
+  }
+
   append(text: string): void {
-    this.fd ??= openSync(this.path, 'w');
+    this.fd ??= this.open();
     const buf = Buffer.from(text, 'utf8');
     writeSync(this.fd, buf);
     this.pending.push(buf);
@@ -23,14 +29,14 @@ class FileWriter {
 
   rewrite(text: string): void {
     if (this.fd !== null) closeSync(this.fd);
-    this.fd = openSync(this.path, 'w');
+    this.fd = this.open();
     const buf = Buffer.from(text, 'utf8');
     writeSync(this.fd, buf);
     this.pending = [buf];
   }
 
   flush(type: string): ArtifactDescriptor {
-    this.fd ??= openSync(this.path, 'w');
+    this.fd ??= this.open();
     fsyncSync(this.fd);
     const bytes = Buffer.concat(this.pending);
     this.pending = [];

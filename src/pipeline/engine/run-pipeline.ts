@@ -231,6 +231,9 @@ class PipelineEngine {
         throw new SealtrailError('invalid_argument', 'a source records its calls on its operation, not on a node state');
       });
       for await (const item of src.instance.load(ctx)) {
+        // The SQLite driver is synchronous: without a turn of the event loop per row, signals and
+        // the lease heartbeat (timers) would never run during a long run.
+        await new Promise((r) => setImmediate(r));
         if (this.options.signal?.aborted) {
           stopped = true;
           break;

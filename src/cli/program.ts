@@ -72,6 +72,7 @@ const COMMAND_GROUPS: readonly (() => Promise<CommandGroup>)[] = [
   () => import('./commands/serve.js'),
   () => import('./commands/token.js'),
   () => import('./commands/config.js'),
+  () => import('./commands/pipeline-run.js'),
 ];
 
 export interface RunOptions {

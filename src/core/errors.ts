@@ -56,6 +56,9 @@ export const ERROR_CATALOGUE = {
   // pipeline audit store
   audit_integrity: { exit: 1, http: 409 },
   payload_store_failed: { exit: 2, http: 500 },
+  // pipeline engine
+  pipeline_settings_invalid: { exit: 2, http: 400 },
+  pipeline_plugin_failed: { exit: 2, http: 500 },
   // files shared between processes
   lock_failed: { exit: 2, http: 503 },
   // HTTP API

@@ -74,14 +74,29 @@ const CHECKS: Record<SweepQuery, Check> = {
          WHERE s.token_id = o.token_id AND s.status = 'completed' AND n.node_type = 'sink') ORDER BY o.outcome_id`,
       [run],
     ),
-  sink_state_without_outcome: (db, run) =>
-    ids(
-      db,
-      `SELECT s.state_id AS id FROM pipeline_node_states s JOIN pipeline_nodes n ON n.node_id = s.node_id AND n.run_id = s.run_id
-       WHERE s.run_id = ? AND n.node_type = 'sink' AND s.status = 'completed' AND NOT EXISTS (
-         SELECT 1 FROM pipeline_token_outcomes o WHERE o.token_id = s.token_id AND o.is_terminal = 1 AND o.sink_name = n.plugin_name) ORDER BY s.state_id`,
+  // A sink is named by its config's `name` when it has one (the engine's sinks: several sinks may
+  // share a plugin), else by its plugin name; the token's terminal outcome must name that sink.
+  async sink_state_without_outcome(db, run) {
+    const states = await db.query<{ id: string; plugin_name: string; config_json: unknown; sink_name: string | null }>(
+      `SELECT s.state_id AS id, n.plugin_name, n.config_json, o.sink_name FROM pipeline_node_states s
+       JOIN pipeline_nodes n ON n.node_id = s.node_id AND n.run_id = s.run_id
+       LEFT JOIN pipeline_token_outcomes o ON o.token_id = s.token_id AND o.is_terminal = 1
+       WHERE s.run_id = ? AND n.node_type = 'sink' AND s.status = 'completed' ORDER BY s.state_id`,
       [run],
-    ),
+    );
+    const byState = new Map<string, boolean>();
+    for (const st of states) {
+      let name: unknown = st.plugin_name;
+      try {
+        const config = parseJson(String(st.config_json)) as { name?: unknown } | null;
+        if (typeof config?.name === 'string') name = config.name;
+      } catch {
+        // An unreadable config: the plugin name stands.
+      }
+      byState.set(st.id, (byState.get(st.id) ?? false) || (st.sink_name !== null && st.sink_name === name));
+    }
+    return [...byState].filter(([, ok]) => !ok).map(([id]) => id);
+  },
   group_child_without_parents: (db, run) =>
     ids(
       db,

@@ -97,6 +97,8 @@ function json(value: unknown): string | null {
 
 export interface BeginRunInput {
   settings: unknown;
+  /** Default: a random id. */
+  runId?: string;
   /** Default: the stable hash of `settings`. */
   configHash?: string;
   sourceSchema?: unknown;
@@ -185,7 +187,7 @@ export class PipelineRecorder {
     const leaseOwner = optText('leaseOwner', input.leaseOwner);
     const leaseSeconds = input.leaseSeconds === undefined ? null : count('leaseSeconds', input.leaseSeconds);
     const record: PipelineRecord = {
-      run_id: newId(),
+      run_id: input.runId === undefined ? newId() : text('runId', input.runId),
       started_at: now(),
       completed_at: null,
       config_hash: input.configHash === undefined ? stableHash(input.settings) : text('configHash', input.configHash),
@@ -226,6 +228,15 @@ export class PipelineRecorder {
       }
     }
     await this.commit(changes);
+    return record;
+  }
+
+  /** The heartbeat: extends a running run's lease, chained as a transition of the run. */
+  async renewLease(runId: string, input: { leaseOwner: string; leaseSeconds: number }): Promise<PipelineRecord> {
+    const run = await this.requireRun(this.ledger.store, runId);
+    if (run.status !== 'running') throw integrityError('pipeline_runs', runId, 'run_status', `the run is ${String(run.status)}, not running`);
+    const record: PipelineRecord = { ...run, lease_owner: text('leaseOwner', input.leaseOwner), lease_expires_at: new Date(Date.now() + count('leaseSeconds', input.leaseSeconds) * 1000).toISOString() };
+    await this.commit([{ table: 'pipeline_runs', record, op: 'update', expected: { status: 'running' }, version: await this.nextRunVersion(runId) }]);
     return record;
   }
 

@@ -1,12 +1,14 @@
 /**
  * The pipeline audit commands: runs, sweep, explain, export. Thin: parse, call src/pipeline, print
- * through ctx.out. All are read-only: they open the ledger without migrating.
+ * through ctx.out. They open the ledger without migrating; `runs` and `sweep` first mark
+ * runs whose lease expired abandoned (an audited transition).
  */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SealtrailError } from '../../core/errors.js';
 import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import { sweepRun } from '../../pipeline/audit-sweep.js';
+import { abandonExpiredRuns } from '../../pipeline/engine/run-lifecycle.js';
 import { formatProofBundle } from '../../ledger/proof-bundle.js';
 import { explain, lineageEntries, type Lineage } from '../../pipeline/lineage.js';
 import { PayloadStore } from '../../pipeline/payload-store.js';
@@ -46,6 +48,8 @@ export function register(program: Command, withContext: WithContext): void {
         withRecorder(ctx, undefined, async (recorder): Promise<ExitStatus> => {
           const limit = Number(opts.limit);
           if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) throw new SealtrailError('invalid_limit', 'limit must be an integer from 1 to 500', { details: { limit: opts.limit, max: 500 } });
+          // A run whose lease expired is marked abandoned first (an audited transition), never left running.
+          const abandoned = await abandonExpiredRuns(recorder);
           const runs: Array<Record<string, unknown> & { rows: number; outcomes: Record<string, number> }> = [];
           for (const run of await recorder.listRuns(limit)) {
             const audit = await recorder.runAudit(run.run_id as string);
@@ -61,7 +65,7 @@ export function register(program: Command, withContext: WithContext): void {
                       return `${String(r.run_id)}  ${String(r.status)}  started ${String(r.started_at)}  ${r.rows} rows${counts ? `  (${counts})` : ''}`;
                     })
                     .join('\n'),
-            { runs },
+            { runs, abandoned },
           );
           return 0;
         }),
@@ -75,6 +79,7 @@ export function register(program: Command, withContext: WithContext): void {
     .action(
       withContext<{ run: string }>((ctx, { opts }) =>
         withRecorder(ctx, undefined, async (recorder, ledger): Promise<ExitStatus> => {
+          await abandonExpiredRuns(recorder);
           const report = await sweepRun(ledger.store, await resolveRun(recorder, opts.run));
           ctx.out.result(
             () =>

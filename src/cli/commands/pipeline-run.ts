@@ -7,7 +7,6 @@ import { openLedger } from '../../ledger/ledger.js';
 import { compileSettings, parseSettingsYaml } from '../../pipeline/engine/pipeline-settings.js';
 import { runPipeline, type PipelineResult } from '../../pipeline/engine/run-pipeline.js';
 import { PayloadStore } from '../../pipeline/payload-store.js';
-import { PipelineRecorder } from '../../pipeline/pipeline-recorder.js';
 import { createProgress } from '../progress.js';
 import type { WithContext } from '../program.js';
 

@@ -72,23 +72,34 @@ async function readOutbox(store: PostgresStore, batchSize: number, skip: { min: 
 }
 
 /**
- * Appends one batch of outbox entries in one transaction that also deletes exactly their ids.
- * The delete runs under the ledger lock; if another sequencer got any of them first, the whole
- * batch rolls back (0 is returned) and its entries are read again later, so none is chained twice.
+ * Enqueues one batch of outbox entries for one transaction that also deletes exactly their ids;
+ * resolves once they are enqueued, with the promise of their landing. The delete runs under the
+ * ledger lock; if another sequencer got any of them first, the whole batch rolls back (the
+ * landing gives 0) and its entries are read again later, so none is chained twice. Enqueueing is
+ * awaited before the next batch is read, so batches are chained in the order they were read:
+ * otherwise a later batch whose column tags came back first would be chained first (a row's
+ * delete before its insert). For the same reason a batch is only chained when no entry with a
+ * lower id is still queued (one a concurrent drain left behind when its batch rolled back, or one
+ * committed late): it rolls back and everything is read again in id order.
  */
-async function appendOutbox(store: PostgresStore, appender: Appender, rows: readonly OutboxRow[]): Promise<number> {
+async function enqueueOutbox(store: PostgresStore, appender: Appender, rows: readonly OutboxRow[]): Promise<{ done: Promise<number> }> {
   const tags = await columnTags(store, [...new Set(rows.map((r) => Number(r.relid)))]);
   const ids = `{${rows.map((r) => r.id).join(',')}}`;
-  try {
-    await appender.enqueue(outboxEvents(rows, tags), async (tx) => {
+  const done = appender
+    .enqueue(outboxEvents(rows, tags), async (tx) => {
+      const earlier = await tx.query('SELECT 1 FROM capture_outbox WHERE id < ? LIMIT 1', [rows[0]!.id]);
+      if (earlier.length > 0) throw new OutboxChanged();
       const deleted = await tx.run('DELETE FROM capture_outbox WHERE id = ANY (?::int8[])', [ids]);
       if (deleted !== rows.length) throw new OutboxChanged();
-    });
-    return rows.length;
-  } catch (err) {
-    if (err instanceof OutboxChanged) return 0;
-    throw err;
-  }
+    })
+    .then(
+      () => rows.length,
+      (err: unknown) => {
+        if (err instanceof OutboxChanged) return 0;
+        throw err;
+      },
+    );
+  return { done };
 }
 
 /**
@@ -115,7 +126,7 @@ async function sequenceOutbox(store: PostgresStore, appender: Appender, batchSiz
       await land();
       continue;
     }
-    const done = appendOutbox(store, appender, rows);
+    const { done } = await enqueueOutbox(store, appender, rows);
     // Observed by land(); without this a failure while the previous batch lands would be unhandled.
     done.catch(() => {});
     if (inflight) await land();

@@ -104,3 +104,34 @@ export async function authenticate(store: Store, presented: string): Promise<Api
   if (row.revoked_at !== null) return null;
   return { id: row.id, name: row.name, role: row.role, createdAt: row.created_at, revokedAt: null };
 }
+
+/** How long a token found valid is trusted without asking the database again. */
+export const TOKEN_CACHE_MS = 1000;
+
+/**
+ * Valid tokens remembered for TOKEN_CACHE_MS: on SQLite every query waits for the write
+ * transaction in progress, so looking each request's token up would put every append behind the
+ * previous group's commit. A token revoked (by any process) is refused within that second;
+ * unknown and revoked tokens are never remembered, so a new token works at once.
+ */
+export class TokenCache {
+  private readonly valid = new Map<string, { token: ApiToken; until: number }>();
+
+  constructor(private readonly store: Store) {}
+
+  async authenticate(presented: string): Promise<ApiToken | null> {
+    const now = Date.now();
+    // Keyed by digest: the process keeps no bearer secret after the request.
+    const key = digest(presented);
+    const hit = this.valid.get(key);
+    if (hit && hit.until > now) return hit.token;
+    if (hit) this.valid.delete(key);
+    const token = await authenticate(this.store, presented);
+    if (token) {
+      // Bounded: a flood of distinct valid tokens cannot grow it without limit.
+      if (this.valid.size >= 10_000) this.valid.clear();
+      this.valid.set(key, { token, until: now + TOKEN_CACHE_MS });
+    }
+    return token;
+  }
+}

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Ledger } from '../ledger/ledger.js';
 import type { TaskArtifactService } from '../tasks/task-artifact-service.js';
 import type { TaskAuditService } from '../tasks/task-audit-service.js';
+import type { AppendCoalescer } from './append-coalescer.js';
 import type { Metrics } from './metrics.js';
 
 export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -14,6 +15,8 @@ export interface ServerContext {
   audits: TaskAuditService;
   artifacts: TaskArtifactService;
   metrics: Metrics;
+  /** POST /api/events appends, released together once per event-loop turn. */
+  appends: AppendCoalescer;
   /** Emits 'append' after this server appended, so live streams need not wait for their next poll. */
   events: EventEmitter;
   /** Counts new entries and wakes the streams. */

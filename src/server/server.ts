@@ -8,13 +8,14 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import { parseJson } from '../core/canonical-json.js';
 import { SealtrailError } from '../core/errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { TaskArtifactService } from '../tasks/task-artifact-service.js';
 import { TaskAuditService } from '../tasks/task-audit-service.js';
-import { authenticate, ensureTokenSchema, roleAllows, type ApiToken, type Role } from './api-tokens.js';
+import { ensureTokenSchema, roleAllows, TokenCache, type ApiToken, type Role } from './api-tokens.js';
+import { AppendCoalescer } from './append-coalescer.js';
 import { Metrics } from './metrics.js';
 import { errorHandler, problemFor, sendProblem } from './problem.js';
 import { registerCaptureRoutes } from './routes/capture-routes.js';
@@ -41,6 +42,8 @@ export interface ServerOptions extends Partial<ServerLimits> {
   ledger: Ledger;
   /** pino options, false for no logs (default: JSON request logs at info to stdout). */
   logger?: FastifyServerOptions['logger'];
+  /** Level of the default logger (default info; debug adds a line when each request arrives). */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** How often an idle /api/stream looks for entries other processes appended (default 500 ms). */
   streamPollMs?: number;
 }
@@ -82,10 +85,12 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   const app = Fastify({
     logger:
       options.logger === undefined
-        ? { level: 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer } }
+        ? { level: options.logLevel ?? 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer } }
         : options.logger === false
           ? false
           : options.logger,
+    // One line per request (below), not fastify's two: logging is a large share of a request's cost.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: limits.bodyLimit,
     requestTimeout: limits.requestTimeoutMs,
     return503OnClosing: true,
@@ -116,6 +121,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
     audits: new TaskAuditService(ledger),
     artifacts: new TaskArtifactService(ledger),
     metrics,
+    appends: new AppendCoalescer(ledger),
     events,
     appended(count) {
       if (count <= 0) return;
@@ -127,13 +133,14 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
     closing,
   };
 
+  const tokens = new TokenCache(ledger.store);
   // Authentication first: the rate limit then counts per token, not per address.
   app.addHook('onRequest', async (request, reply) => {
     const role = request.routeOptions.config?.role;
     if (role === undefined || role === 'open') return;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const token = match ? await authenticate(ledger.store, match[1]!) : null;
+    const token = match ? await tokens.authenticate(match[1]!) : null;
     if (!token) {
       return sendProblem(reply, problemFor('unauthorized', match ? 'the bearer token is unknown or revoked' : 'this route needs a bearer token (Authorization: Bearer <token>)'));
     }
@@ -142,8 +149,12 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
     }
     request.token = token;
   });
+  app.addHook('onRequest', async (request) => {
+    request.log.debug({ req: request }, 'incoming request');
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+    request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
   });
   app.addHook('preClose', async () => {
     closing.value = true;

@@ -208,7 +208,15 @@ for (const [backend, makeUrl] of BACKENDS) {
           } else assert.ok(r.status !== 401 && r.status !== 403, `${method} ${path} as ${role}: ${r.status}`);
         }
       }
-      for (const open of ['/healthz', '/readyz', '/openapi.json']) assert.equal((await api.request('GET', open, { token: null })).status, 200, open);
+      for (const open of ['/healthz', '/readyz', '/openapi.json', '/docs']) assert.equal((await api.request('GET', open, { token: null })).status, 200, open);
+      const doc = (await api.request('GET', '/openapi.json', { token: null })).json as { paths: Record<string, Record<string, { security?: unknown[]; 'x-sealtrail-role'?: string }>> };
+      for (const [method, path, needed] of routes) {
+        const template = path.split('?')[0]!.replace('/api/tasks/t/', '/api/tasks/{task_id}/').replace('/api/repos/r/', '/api/repos/{repo_id}/').replace(/\/api\/entries\/1(?=\/|$)/, '/api/entries/{seq}');
+        const op = doc.paths[template]?.[method.toLowerCase()];
+        assert.ok(op, `${method} ${template} is in the OpenAPI document`);
+        assert.equal(op['x-sealtrail-role'], needed, `${method} ${template} documents its role`);
+        assert.deepEqual(op.security, [{ bearer: [] }]);
+      }
       assert.ok(!api.logs.some((l) => l.includes(api.tokens.admin) || l.includes(api.tokens.reader)), 'no token in the logs');
     });
 
@@ -300,6 +308,42 @@ describe('HTTP API limits', () => {
       assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
       assert.match(retryAfter ?? '', /^\d+$/);
       assert.equal((await api.request('GET', '/api/head', { token: api.tokens.writer })).status, 200, 'another token has its own budget');
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe('HTTP API shutdown', () => {
+  it('ends open entry streams when the server closes, so shutdown is not held open', async () => {
+    const api = await startApi(sqliteUrl());
+    const res = await fetch(`${api.base}/api/stream`, { headers: { authorization: `Bearer ${api.tokens.reader}` } });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await reader.read(); // the stream's opening comment: it is live
+    await api.close();
+    let done = false;
+    while (!done) done = (await reader.read()).done;
+    assert.equal(done, true, 'the stream ended with the server');
+  });
+});
+
+describe('HTTP API configuration', () => {
+  it('holds bodies to the configured limit (413) and answers readyz 503 with the cause when the schema is not current', async () => {
+    const api = await startApi(sqliteUrl(), { bodyLimit: 2048 });
+    try {
+      const start = await size(api);
+      const big = await api.request('POST', '/api/events', { token: api.tokens.writer, body: { kind: 'big', pk: '1', payload: { blob: 'x'.repeat(4096) } } });
+      assert.equal(big.status, 413);
+      assert.equal((big.json as Obj)['code'], 'payload_too_large');
+      assert.equal((await api.request('POST', '/api/events', { token: api.tokens.writer, body: { kind: 'small', pk: '1', payload: {} } })).status, 201);
+      assert.equal(await size(api), start + 1);
+
+      await api.ledger.store.run("DELETE FROM sealtrail_migrations WHERE component = 'ledger'");
+      const ready = await api.request('GET', '/readyz', { token: null });
+      assert.equal(ready.status, 503);
+      assert.equal((ready.json as Obj)['code'], 'schema_missing');
+      assert.equal((await api.request('GET', '/healthz', { token: null })).status, 200, 'alive even when not ready');
     } finally {
       await api.close();
     }

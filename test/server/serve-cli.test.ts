@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/program.js';
@@ -51,7 +53,10 @@ describe('sealtrail token and sealtrail serve', () => {
     const db = sqliteUrl();
     assert.equal((await cli(['init', '--db', db])).status, 0);
     const { token } = JSON.parse((await cli(['token', 'create', '--role', 'writer', '--name', 'w', '--db', db, '--json'])).stdout) as { token: string };
-    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, 'serve', '--db', db, '--port', '0'], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // debug: a log line as each request arrives tells the test when the batch is in flight.
+    const config = join(dirname(db), 'sealtrail.config.json');
+    writeFileSync(config, JSON.stringify({ server: { logLevel: 'debug' } }));
+    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, 'serve', '--db', db, '--port', '0', '--config', config], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const logLines: string[] = [];
     const stdout = createInterface({ input: child.stdout });

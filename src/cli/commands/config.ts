@@ -65,5 +65,6 @@ function renderConfig(config: ResolvedConfig): string {
     `  rateLimit      ${config.server.rateLimit ?? 6000} per ${config.server.rateLimitWindow ?? '1m'}`,
     `  requestTimeout ${config.server.requestTimeout ?? '30s'}`,
     `  publicLog      ${config.server.publicLog}`,
+    `  logLevel       ${config.server.logLevel ?? 'info'}`,
   ].join('\n');
 }

@@ -31,6 +31,7 @@ export function register(program: Command, withContext: WithContext): void {
             ...(s.rateLimit === undefined ? {} : { rateLimitMax: s.rateLimit }),
             ...(s.rateLimitWindow === undefined ? {} : { rateLimitWindowMs: parseDuration(s.rateLimitWindow) }),
             ...(s.requestTimeout === undefined ? {} : { requestTimeoutMs: parseDuration(s.requestTimeout) }),
+            ...(s.logLevel === undefined ? {} : { logLevel: s.logLevel }),
           });
           const address = await server.app.listen({ host: opts.host ?? s.host, port: opts.port ?? s.port });
           ctx.out.note(`sealtrail serving ${address} (OpenAPI at ${address}/openapi.json)`);

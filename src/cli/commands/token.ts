@@ -41,7 +41,7 @@ export function register(program: Command, withContext: WithContext): void {
 
   token
     .command('revoke <id>')
-    .description('revoke a token: it is refused (401) from the next request on; chained as a ledger event')
+    .description('revoke a token: servers refuse it (401) within a second; chained as a ledger event')
     .action(
       withContext(async (ctx, { args }) =>
         withLedger(ctx, async (ledger): Promise<ExitStatus> => {

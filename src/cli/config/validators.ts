@@ -215,7 +215,8 @@ export function validateRoleName(value: unknown, origin: Origin, key: string): s
   return value;
 }
 
-export const SERVER_KEYS: readonly (keyof ServerConfig)[] = ['host', 'port', 'bodyLimit', 'batchBodyLimit', 'rateLimit', 'rateLimitWindow', 'requestTimeout', 'publicLog'];
+export const SERVER_KEYS: readonly (keyof ServerConfig)[] = ['host', 'port', 'bodyLimit', 'batchBodyLimit', 'rateLimit', 'rateLimitWindow', 'requestTimeout', 'publicLog', 'logLevel'];
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
 export function serverDefaults(): ServerConfig {
   return { host: '127.0.0.1', port: 7070, publicLog: false };
@@ -242,6 +243,11 @@ export function validateServer(value: unknown, origin: Origin, key: string): Ser
   if (value['publicLog'] !== undefined) {
     if (typeof value['publicLog'] !== 'boolean') invalid(origin, `${key}.publicLog`, `must be true or false, got ${describe(value['publicLog'])}`);
     server.publicLog = value['publicLog'];
+  }
+  if (value['logLevel'] !== undefined) {
+    const level = value['logLevel'];
+    if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) invalid(origin, `${key}.logLevel`, `must be one of ${LOG_LEVELS.join(', ')}, got ${describe(level)}`);
+    server.logLevel = level as ServerConfig['logLevel'];
   }
   return server;
 }

@@ -88,7 +88,7 @@ export function registerLedgerRoutes(app: TypedApp, ctx: ServerContext): void {
       },
     },
     async (request, reply) => {
-      const entry = await ledger.append(request.body.kind, request.body.pk, request.body.payload);
+      const entry = await ctx.appends.append(request.body.kind, request.body.pk, request.body.payload);
       if (!entry.existing) ctx.appended(1);
       return reply.code(entry.existing ? 200 : 201).send(appendedJson(entry));
     },

@@ -51,14 +51,19 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
         writer: (await createToken(ledger, { role: 'writer', name: 'runner' })).token,
         admin: (await createToken(ledger, { role: 'admin', name: 'operator' })).token,
       };
-      for (let i = 1; i <= 30; i++) await ledger.append(i % 3 === 0 ? 'refund' : 'order', `o-${i}`, { total: i * 5, currency: 'EUR', note: i === 7 ? 'a "quoted", comma' : 'ok' });
+      const signer = NoteSigner.fromKey(signerKey);
+      for (let i = 1; i <= 30; i++) {
+        await ledger.append(i % 3 === 0 ? 'refund' : 'order', `o-${i}`, { total: i * 5, currency: 'EUR', note: i === 7 ? 'a "quoted", comma' : 'ok' });
+        // Checkpoints at 16 (a power of two: the proof's special case) and 22, then 37 below.
+        if (i === 13 || i === 19) await ledger.checkpoint(signer);
+      }
       const audits = new TaskAuditService(ledger);
       const artifacts = new TaskArtifactService(ledger);
       await audits.recordOperation({ taskId: 't-1', repoId: 'org/api', operation: 'write', filesChanged: ['src/a.ts', 'src/b.ts'], linesAdded: 12, linesDeleted: 3 });
       await audits.recordOperation({ taskId: 't-1', repoId: 'org/web', operation: 'commit', commitHash: 'abc123def456' });
       await audits.recordOperation({ taskId: 't-1', repoId: 'org/api', operation: 'test', status: 'failure', errorMessage: '2 tests failed' });
       await artifacts.createRef({ taskId: 't-1', repoId: 'org/web', refType: 'commit', refValue: 'abc123def456', summary: 'feat: explorer' });
-      await ledger.checkpoint(NoteSigner.fromKey(signerKey));
+      await ledger.checkpoint(signer);
     } finally {
       await ledger.close();
     }
@@ -231,7 +236,12 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
 
   it('checks checkpoint signatures and consistency in the browser', async () => {
     await page.goto(`${base}/#/checkpoints`);
-    await page.getByTestId('checkpoint-rows').getByText('valid').first().waitFor();
+    const table = page.getByTestId('checkpoint-rows');
+    await table.locator('tbody tr').nth(2).waitFor();
+    assert.deepEqual(await table.locator('tbody tr td:first-child').allTextContents(), ['37', '22', '16']);
+    assert.equal(await table.getByText('valid', { exact: true }).count(), 3);
+    assert.equal(await table.getByText('consistent', { exact: true }).count(), 2);
+    assert.equal(await table.getByText('INCONSISTENT').count(), 0);
     await shot('checkpoints');
     await checkAxe('checkpoints');
   });

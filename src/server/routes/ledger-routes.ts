@@ -208,6 +208,13 @@ export function registerLedgerRoutes(app: TypedApp, ctx: ServerContext): void {
         const to = Math.min(head.size, from + limit - 1);
         if (from <= to) for await (const e of ledger.entries(from, to)) out.push(entryJson(e));
         if (to < head.size) next = to + 1;
+      } else if (!filtered) {
+        // Newest first without a filter is one contiguous range, read as such and reversed.
+        const to = Math.min(q.from ?? head.size, head.size);
+        const from = Math.max(1, to - limit + 1);
+        if (to >= 1) for await (const e of ledger.entries(from, to)) out.push(entryJson(e));
+        out.reverse();
+        if (from > 1) next = from - 1;
       } else {
         const seqs = await filteredSeqs(ctx, head.size, { ...q, limit, desc });
         for (const seq of seqs) {

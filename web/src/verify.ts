@@ -175,9 +175,10 @@ export function parseCheckpoint(note: string): Checkpoint {
 
 /** A C2SP vkey `<name>+<key id hex>+<base64(0x01 ‖ 32-byte Ed25519 key)>`. */
 export async function parseVkey(vkey: string): Promise<{ name: string; keyId: number; key: CryptoKey }> {
-  const parts = vkey.trim().split('+');
-  if (parts.length !== 3) throw new Error('a verifier key is <name>+<id>+<base64 key>');
-  const [name, id, b64] = parts as [string, string, string];
+  // The base64 key may itself contain '+': split at the first two only.
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey.trim());
+  if (!m) throw new Error('a verifier key is <name>+<8 hex digits>+<base64 key>');
+  const [, name, id, b64] = m as unknown as [string, string, string, string];
   const raw = fromBase64(b64);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error('only Ed25519 verifier keys (type 0x01) are supported');
   const expected = (await sha256(concat(te.encode(name), new Uint8Array([0x0a]), raw))).slice(0, 4);

@@ -42,12 +42,16 @@ export function EntriesView({ route }: { route: Route }) {
     const abort = new AbortController();
     const kind = q.get('kind');
     const pk = q.get('pk');
+    const since = q.get('since') ? Date.parse(q.get('since')!) : -Infinity;
+    const until = q.get('until') ? Date.parse(q.get('until')!) : Infinity;
     stream(
       lastId.current,
       (data, id) => {
         lastId.current = id;
         const e = data as EntryJson;
-        if ((kind && e.kind !== kind) || (pk && e.pk !== pk)) return;
+        // The tail keeps to the filter on screen, as the listing does (times to the millisecond).
+        const at = Date.parse(e.appended_at);
+        if ((kind && e.kind !== kind) || (pk && e.pk !== pk) || at < since || at >= until) return;
         setLive((l) => [e, ...l].slice(0, 200));
       },
       abort.signal,

@@ -246,6 +246,35 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     await checkAxe('checkpoints');
   });
 
+  it('can be used from the keyboard alone, focus always visible', async () => {
+    /** Tabs until the focused element's text matches, checking every stop shows its focus. */
+    async function tabTo(text: RegExp) {
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('Tab');
+        const [label, outline] = await page.evaluate(() => [document.activeElement?.textContent ?? '', getComputedStyle(document.activeElement!).outlineStyle]);
+        assert.notEqual(outline, 'none', `focus visible on ${label}`);
+        if (text.test(label!)) return;
+      }
+      assert.fail(`no focusable element ${text}`);
+    }
+    await page.goto(`${base}/#/overview`);
+    await page.reload();
+    await page.getByTestId('size').waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await tabTo(/^Entries$/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/entries$/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'a new view moves focus to its content');
+    await tabTo(/^Seq/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/order=desc/);
+    await tabTo(/^\d+$/);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/entries\/\d+$/);
+    await page.getByTestId('proof-result').waitFor();
+  });
+
   it('works at 390 px in the dark theme; a reader sees no admin action', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/#/overview`);

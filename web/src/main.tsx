@@ -74,6 +74,13 @@ function App() {
     return () => window.removeEventListener('sealtrail:signed-out', out);
   }, []);
 
+  // A new view moves focus to its content, as a page load would: keyboard and screen-reader
+  // users start there instead of on the link they followed.
+  const viewKey = route.path.join('/');
+  useEffect(() => {
+    if (me) document.getElementById('main')?.focus({ preventScroll: true });
+  }, [viewKey]);
+
   if (me === undefined) return <Loading />;
   if (me === null) return <SignIn onSignedIn={setMe} />;
 

@@ -19,12 +19,14 @@ import { AppendCoalescer } from './append-coalescer.js';
 import { Metrics } from './metrics.js';
 import { errorHandler, problemFor, sendProblem } from './problem.js';
 import { registerCaptureRoutes } from './routes/capture-routes.js';
+import { registerExplorerRoutes } from './routes/explorer-routes.js';
 import { registerLedgerRoutes } from './routes/ledger-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerStreamRoute } from './routes/stream-route.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
 import { Problem } from './schemas.js';
 import type { ServerContext, TypedApp } from './server-context.js';
+import { defaultWebRoot, registerWebStatic } from './web-static.js';
 
 export interface ServerLimits {
   /** Largest request body in bytes (default: the payload limit plus 64 KiB of envelope). */
@@ -46,6 +48,12 @@ export interface ServerOptions extends Partial<ServerLimits> {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** How often an idle /api/stream looks for entries other processes appended (default 500 ms). */
   streamPollMs?: number;
+  /** Log verifier keys (C2SP vkeys) offered at GET /api/keys, for clients that check checkpoints. */
+  verifierKeys?: readonly string[];
+  /** Witness cosigner keys offered at GET /api/keys. */
+  witnessKeys?: readonly string[];
+  /** Directory of the built web explorer served at `/` (default: dist/web if built; false: none). */
+  webRoot?: string | false;
 }
 
 export interface SealtrailServer {
@@ -187,6 +195,8 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   registerStreamRoute(app, ctx);
   registerTaskRoutes(app, ctx);
   registerCaptureRoutes(app, ctx);
+  registerExplorerRoutes(app, { vkeys: options.verifierKeys ?? [], witnessVkeys: options.witnessKeys ?? [] });
+  registerWebStatic(app, options.webRoot === false ? null : (options.webRoot ?? defaultWebRoot()));
   app.get('/openapi.json', { config: { role: 'open' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

@@ -26,6 +26,8 @@ export function register(program: Command, withContext: WithContext): void {
         try {
           server = await createServer({
             ledger,
+            verifierKeys: ctx.config.vkeys,
+            witnessKeys: ctx.config.witnessVkeys,
             ...(s.bodyLimit === undefined ? {} : { bodyLimit: s.bodyLimit }),
             ...(s.batchBodyLimit === undefined ? {} : { batchBodyLimit: s.batchBodyLimit }),
             ...(s.rateLimit === undefined ? {} : { rateLimitMax: s.rateLimit }),
@@ -34,7 +36,7 @@ export function register(program: Command, withContext: WithContext): void {
             ...(s.logLevel === undefined ? {} : { logLevel: s.logLevel }),
           });
           const address = await server.app.listen({ host: opts.host ?? s.host, port: opts.port ?? s.port });
-          ctx.out.note(`sealtrail serving ${address} (OpenAPI at ${address}/openapi.json)`);
+          ctx.out.note(`sealtrail serving ${address} (explorer at ${address}/, OpenAPI at ${address}/openapi.json)`);
         } catch (err) {
           await server?.close().catch(() => {});
           await ledger.close();

@@ -10,6 +10,7 @@ import type { EventInput } from '../../ledger/prepare-event.js';
 import { formatProofBundle } from '../../ledger/proof-bundle.js';
 import type { VerifyReport } from '../../ledger/verifier.js';
 import { Appended, Base64, Entry, Head, Hex, Json, Report, Seq, responses, secured } from '../schemas.js';
+import type { SqlValue } from '../../store/store.js';
 import type { ServerContext, TypedApp } from '../server-context.js';
 
 export function entryJson(e: LedgerEntry) {
@@ -70,6 +71,55 @@ export function parseEventLines(text: string): EventInput[] {
 }
 
 const tags = ['ledger'];
+
+/**
+ * An instant as the ledger stores it (ISO 8601 UTC with microseconds), so SQLite's text
+ * comparison and PostgreSQL's timestamptz one agree.
+ */
+function storedInstant(value: string, field: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new SealtrailError('invalid_argument', `querystring.${field} must be an ISO 8601 time`, { details: { argument: `querystring.${field}` } });
+  return new Date(ms).toISOString().replace('Z', '000Z');
+}
+
+/**
+ * The seqs of one page of a filtered listing. The (kind, pk) unique index serves kind and pk;
+ * seq order is append order, so a time range is a seq range the scan stops at.
+ */
+async function filteredSeqs(
+  ctx: ServerContext,
+  headSize: number,
+  q: { from?: number; limit: number; desc: boolean; kind?: string; pk?: string; since?: string; until?: string },
+): Promise<number[]> {
+  const where: string[] = [];
+  const params: SqlValue[] = [];
+  if (q.desc) {
+    where.push('seq <= ?');
+    params.push(Math.min(q.from ?? headSize, headSize));
+  } else {
+    where.push('seq >= ?');
+    params.push(q.from ?? 1);
+  }
+  if (q.kind !== undefined) {
+    where.push('event_kind = ?');
+    params.push(q.kind);
+  }
+  if (q.pk !== undefined) {
+    where.push('event_pk = ?');
+    params.push(q.pk);
+  }
+  if (q.since !== undefined) {
+    where.push('appended_at >= ?');
+    params.push(storedInstant(q.since, 'since'));
+  }
+  if (q.until !== undefined) {
+    where.push('appended_at < ?');
+    params.push(storedInstant(q.until, 'until'));
+  }
+  params.push(q.limit);
+  const rows = await ctx.ledger.store.query(`SELECT seq FROM audit_chain WHERE ${where.join(' AND ')} ORDER BY seq ${q.desc ? 'DESC' : 'ASC'} LIMIT ?`, params);
+  return rows.map((r) => Number((r as { seq: number | string }).seq));
+}
 const BATCH_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/jsonlines'];
 
 export function registerLedgerRoutes(app: TypedApp, ctx: ServerContext): void {
@@ -130,20 +180,57 @@ export function registerLedgerRoutes(app: TypedApp, ctx: ServerContext): void {
       config: { role: 'reader' },
       schema: {
         tags,
-        summary: 'entries from seq `from` on, oldest first; Link rel="next" when more follow',
+        summary:
+          'entries from seq `from` on (oldest first, or with order=desc from `from` down), optionally only those of one kind, pk and time range; Link rel="next" when more follow',
         ...secured('reader'),
-        querystring: Type.Object({ from: Type.Optional(Seq), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: '1..1000, default 100' })) }),
+        querystring: Type.Object({
+          from: Type.Optional(Seq),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: '1..1000, default 100' })),
+          order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'asc (default) or desc; desc starts at `from` (default: the head)' })),
+          kind: Type.Optional(Type.String({ minLength: 1, description: 'only entries of this kind' })),
+          pk: Type.Optional(Type.String({ minLength: 1, description: 'only entries with this pk' })),
+          since: Type.Optional(Type.String({ minLength: 1, description: 'only entries appended at or after this time (ISO 8601)' })),
+          until: Type.Optional(Type.String({ minLength: 1, description: 'only entries appended before this time (ISO 8601)' })),
+        }),
         response: responses({ 200: Type.Array(Entry) }),
       },
     },
     async (request, reply) => {
-      const from = request.query.from ?? 1;
-      const limit = request.query.limit ?? 100;
+      const q = request.query;
+      const limit = q.limit ?? 100;
+      const desc = q.order === 'desc';
       const head = await ledger.head();
-      const to = Math.min(head.size, from + limit - 1);
+      const filtered = q.kind !== undefined || q.pk !== undefined || q.since !== undefined || q.until !== undefined;
       const out = [];
-      if (from <= to) for await (const e of ledger.entries(from, to)) out.push(entryJson(e));
-      if (to < head.size) void reply.header('link', `</api/entries?from=${to + 1}&limit=${limit}>; rel="next"`);
+      let next: number | null = null;
+      if (!filtered && !desc) {
+        const from = q.from ?? 1;
+        const to = Math.min(head.size, from + limit - 1);
+        if (from <= to) for await (const e of ledger.entries(from, to)) out.push(entryJson(e));
+        if (to < head.size) next = to + 1;
+      } else if (!filtered) {
+        // Newest first without a filter is one contiguous range, read as such and reversed.
+        const to = Math.min(q.from ?? head.size, head.size);
+        const from = Math.max(1, to - limit + 1);
+        if (to >= 1) for await (const e of ledger.entries(from, to)) out.push(entryJson(e));
+        out.reverse();
+        if (from > 1) next = from - 1;
+      } else {
+        const seqs = await filteredSeqs(ctx, head.size, { ...q, limit, desc });
+        for (const seq of seqs) {
+          const e = await ledger.entry(seq);
+          if (e) out.push(entryJson(e));
+        }
+        const last = seqs[seqs.length - 1];
+        if (seqs.length === limit && last !== undefined) next = desc ? (last > 1 ? last - 1 : null) : last < head.size ? last + 1 : null;
+      }
+      if (next !== null) {
+        const params = new URLSearchParams();
+        params.set('from', String(next));
+        params.set('limit', String(limit));
+        for (const key of ['order', 'kind', 'pk', 'since', 'until'] as const) if (q[key] !== undefined) params.set(key, q[key]);
+        void reply.header('link', `</api/entries?${params.toString()}>; rel="next"`);
+      }
       return out;
     },
   );

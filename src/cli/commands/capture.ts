@@ -77,8 +77,8 @@ export function register(program: Command, withContext: WithContext): void {
 
   program
     .command('sequence')
-    .description('chain queued capture events: run until stopped (one leader at a time), or --once to drain and exit')
-    .option('--once', 'drain the outbox and exit')
+    .description('chain queued and wal capture events: run until stopped (one leader at a time), or --once to drain and exit')
+    .option('--once', 'drain the outbox and the slot, and exit')
     .option('--batch <n>', 'events per transaction', '10000')
     .action(
       withContext<{ once?: boolean; batch: string }>(async (ctx, { opts }) => {

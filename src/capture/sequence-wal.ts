@@ -205,25 +205,41 @@ function sqlState(err: unknown): string | undefined {
   return err instanceof SealtrailError ? (err.details as { sqlstate?: string } | undefined)?.sqlstate : undefined;
 }
 
+interface WalState {
+  slot: string;
+  publication: string;
+}
+
+interface Position {
+  lsn: bigint;
+  text: string;
+}
+
+/** What one slot read holds beyond `after`: the events of its fresh transactions, in commit order. */
+interface WalRead {
+  messages: number;
+  /** End of the last transaction read (fresh or not), null when the slot held none. */
+  last: Position | null;
+  /** End of the last fresh transaction, null when none was beyond `after`. */
+  lastFresh: Position | null;
+  changes: OutboxRow[];
+}
+
 /**
- * One batch: reads up to `maxChanges` messages from the slot (whole transactions), chains the
- * changes of transactions after the recorded LSN with that LSN's update, then advances the slot.
- * Returns how many changes were chained, or null when the slot had nothing new (or is not set up,
- * or is busy with another sequencer).
+ * Reads up to `limit` messages from the slot (whole transactions; the read always starts at the
+ * slot's confirmed position, so transactions in flight are read again and skipped here) and keeps
+ * the transactions that end after `after`. Null when the slot is busy (another sequencer) or
+ * missing (scan reports it: slot_missing; the rows show up as unchained meanwhile).
  */
-async function walBatch(store: PostgresStore, appender: Appender, maxChanges: number): Promise<number | null> {
-  const state = (await store.query<{ slot_name: string; publication: string; lsn: string }>('SELECT slot_name, publication, lsn::text AS lsn FROM capture_wal WHERE id = 1'))[0];
-  if (!state) return null;
+async function readWal(store: PostgresStore, state: WalState, after: Position, limit: number): Promise<WalRead | null> {
   let rows: Array<{ data: Buffer }>;
   try {
     rows = await store.query<{ data: Buffer }>(`SELECT data FROM pg_logical_slot_peek_binary_changes(?, NULL, ?, 'proto_version', '1', 'publication_names', ?)`, [
-      state.slot_name,
-      maxChanges,
+      state.slot,
+      limit,
       state.publication,
     ]);
   } catch (err) {
-    // 55006: the slot is in use by another session (a sequencer beside this one); 42704: it is
-    // missing, which scan reports (slot_missing) — the rows show up as unchained meanwhile.
     if (sqlState(err) === '55006' || sqlState(err) === '42704') return null;
     throw err;
   }
@@ -232,56 +248,104 @@ async function walBatch(store: PostgresStore, appender: Appender, maxChanges: nu
     rows.map((r) => decodePgoutput(r.data)),
     relations,
   );
-  if (txns.length === 0) return null;
-  const recorded = parseLsn(state.lsn);
-  const fresh = txns.filter((t) => t.endLsn > recorded);
-  const last = txns[txns.length - 1]!;
-  let chained = 0;
-  if (fresh.length > 0) {
-    const changes = await walChanges(store, fresh, relations);
-    const record = async (tx: Tx) => {
-      const n = await tx.run('UPDATE capture_wal SET lsn = ?::pg_lsn WHERE id = 1 AND lsn = ?::pg_lsn', [last.endText, state.lsn]);
-      if (n !== 1) throw new WalChanged();
-    };
-    try {
-      if (changes.length > 0) {
-        const tags = await columnTags(store, [...new Set(changes.map((c) => c.relid))]);
-        await appender.enqueue(outboxEvents(changes, tags), record);
-      } else {
-        await store.writeTransaction(record);
-      }
-    } catch (err) {
-      if (err instanceof WalChanged) return 0;
-      throw err;
-    }
-    chained = changes.length;
-  }
-  // Only now, with the chain entries and their LSN committed, may the slot forget them.
-  try {
-    await store.query('SELECT pg_replication_slot_advance(slot_name, ?::pg_lsn) FROM pg_replication_slots WHERE slot_name = ? AND confirmed_flush_lsn < ?::pg_lsn', [
-      last.endText,
-      state.slot_name,
-      last.endText,
-    ]);
-  } catch (err) {
-    // Busy or advanced meanwhile by another sequencer: the next peek replays, and skips by LSN.
-    if (sqlState(err) !== '55006' && sqlState(err) !== '55000' && sqlState(err) !== '22023') throw err;
-  }
-  return chained;
+  const fresh = txns.filter((t) => t.endLsn > after.lsn);
+  const pos = (t: WalTxn | undefined): Position | null => (t ? { lsn: t.endLsn, text: t.endText } : null);
+  return { messages: rows.length, last: pos(txns[txns.length - 1]), lastFresh: pos(fresh[fresh.length - 1]), changes: fresh.length > 0 ? await walChanges(store, fresh, relations) : [] };
 }
 
-/** Chains what the slot holds until it is empty (or `signal` aborts); returns the changes chained. */
+/**
+ * Chains the changes with the conditional update of the recorded LSN from `prev` to `end`, in
+ * one transaction (one unit of the appender's group commit). -1 when the recorded LSN was not
+ * `prev`: another sequencer got there first, nothing of ours was kept.
+ */
+async function appendWal(store: PostgresStore, appender: Appender, changes: readonly OutboxRow[], prev: string, end: string): Promise<number> {
+  const record = async (tx: Tx) => {
+    const n = await tx.run('UPDATE capture_wal SET lsn = ?::pg_lsn WHERE id = 1 AND lsn = ?::pg_lsn', [end, prev]);
+    if (n !== 1) throw new WalChanged();
+  };
+  try {
+    if (changes.length > 0) {
+      const tags = await columnTags(store, [...new Set(changes.map((c) => c.relid))]);
+      await appender.enqueue(outboxEvents(changes, tags), record);
+    } else {
+      await store.writeTransaction(record);
+    }
+    return changes.length;
+  } catch (err) {
+    if (err instanceof WalChanged) return -1;
+    throw err;
+  }
+}
+
+/** Lets the slot forget what is chained and recorded up to `to` (never beyond the recorded LSN). */
+async function advanceSlot(store: PostgresStore, slot: string, to: string): Promise<void> {
+  try {
+    await store.query('SELECT pg_replication_slot_advance(slot_name, ?::pg_lsn) FROM pg_replication_slots WHERE slot_name = ? AND confirmed_flush_lsn < ?::pg_lsn', [to, slot, to]);
+  } catch (err) {
+    // Busy or advanced meanwhile by another sequencer: the next read replays, and skips by LSN.
+    if (sqlState(err) !== '55006' && sqlState(err) !== '55000' && sqlState(err) !== '22023') throw err;
+  }
+}
+
+/**
+ * Chains what the slot holds until it is empty (or `signal` aborts); returns the changes chained.
+ * The next batch is read and converted while the previous one is being appended (it skips the
+ * transactions in flight by LSN); the slot is advanced to a batch's end only once its chain
+ * entries and recorded LSN have committed. Batches adapt: 2,000 messages, doubling while reads
+ * come back full (up to maxChanges), halving when they come back nearly empty.
+ */
 export async function drainWal(
   store: PostgresStore,
   appender: Appender = new Appender(store),
   options: { maxChanges?: number; signal?: AbortSignal; onBatch?: (n: number) => void } = {},
 ): Promise<number> {
+  const row = (await store.query<{ slot_name: string; publication: string; lsn: string }>('SELECT slot_name, publication, lsn::text AS lsn FROM capture_wal WHERE id = 1'))[0];
+  if (!row) return 0;
+  const state: WalState = { slot: row.slot_name, publication: row.publication };
+  const max = options.maxChanges ?? 20_000;
+  let limit = Math.min(max, 2_000);
+  let committed: Position = { lsn: parseLsn(row.lsn), text: row.lsn };
+  let inflight: { end: Position; messages: number; done: Promise<number> } | null = null;
   let total = 0;
-  while (!options.signal?.aborted) {
-    const n = await walBatch(store, appender, options.maxChanges ?? 20_000);
-    if (n === null) break;
+  let lost = false;
+  const land = async () => {
+    const f = inflight!;
+    inflight = null;
+    const n = await f.done;
+    if (n < 0) {
+      lost = true;
+      return;
+    }
+    committed = f.end;
     total += n;
     if (n > 0) options.onBatch?.(n);
+    // Only now, with the chain entries and their LSN committed, may the slot forget them.
+    await advanceSlot(store, state.slot, f.end.text);
+  };
+  while (!options.signal?.aborted && !lost) {
+    const after: Position = inflight?.end ?? committed;
+    const extra = inflight?.messages ?? 0;
+    const read = await readWal(store, state, after, limit + extra);
+    if (read === null) break;
+    if (read.lastFresh === null) {
+      if (inflight) {
+        await land();
+        continue;
+      }
+      // Everything the slot holds is at or below the recorded LSN (a replay after a crash
+      // between commit and advance): let the slot skip it, then read on.
+      if (read.last === null) break;
+      await advanceSlot(store, state.slot, read.last.text);
+      if (read.messages < limit) break;
+      continue;
+    }
+    limit = read.messages - extra >= limit ? Math.min(max, limit * 2) : read.messages - extra < limit / 4 ? Math.max(Math.min(max, 200), limit >> 1) : limit;
+    const done = appendWal(store, appender, read.changes, after.text, read.lastFresh.text);
+    // Observed by land(); without this a failure while the previous batch lands would be unhandled.
+    done.catch(() => {});
+    if (inflight) await land();
+    inflight = { end: read.lastFresh, messages: read.messages, done };
   }
+  if (inflight) await land();
   return total;
 }

@@ -40,6 +40,18 @@ test('sync capture chains a multi-row INSERT with one chaining call per statemen
     assert.deepEqual(order.rows[0].pks, Array.from({ length: 101 }, (_, i) => i + 1), 'in the order the statement inserted them');
     const scan = await scanCapture(ledger.store);
     assert.equal(scan.ok, true, JSON.stringify(scan.findings));
+    // The statement-level shape is held to exactly: another transition table name, or none, is altered.
+    const reasons = async () => (await scanCapture(ledger.store)).findings.filter((x) => x.type === 'capture_disabled').map((x) => `${x.event_kind} ${x.reason}`);
+    for (const attack of [
+      `CREATE OR REPLACE TRIGGER sealtrail_capture AFTER INSERT ON per_stmt REFERENCING NEW TABLE AS elsewhere FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_append('k_stmt', 'sync', 'id')`,
+      `CREATE OR REPLACE TRIGGER sealtrail_capture AFTER INSERT ON per_stmt FOR EACH STATEMENT EXECUTE FUNCTION audit_chain_append('k_stmt', 'sync', 'id')`,
+    ]) {
+      await pool.query(attack);
+      await pool.query('ALTER TABLE per_stmt ENABLE ALWAYS TRIGGER sealtrail_capture');
+      assert.deepEqual(await reasons(), ['k_stmt trigger_altered'], attack);
+    }
+    await watchTable(ledger.store, 'per_stmt', { kind: 'k_stmt' });
+    assert.deepEqual(await reasons(), [], 're-watching restores the statement-level trigger');
   } finally {
     await pool.end();
     await ledger.close();

@@ -89,7 +89,7 @@ export function register(program: Command, withContext: WithContext): void {
           if (opts.once) {
             const chained = await drainOutbox(ledger.store, { batchSize, onBatch: (n) => progress.tick(n) });
             progress.done();
-            ctx.out.result(`chained ${chained} queued events`, { chained });
+            ctx.out.result(`chained ${chained} captured events (queued and wal)`, { chained });
             return 0;
           }
           const stop = new AbortController();

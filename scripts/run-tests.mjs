@@ -177,7 +177,9 @@ async function startPostgres() {
     const server = spawn(
       join(native, 'bin', 'postgres'),
       // No Unix socket: nothing of this server is left in /tmp, and clients use TCP anyway.
-      ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'fsync=on'],
+      ['-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'fsync=on',
+        // wal capture mode (docs/capture.md) needs logical decoding; each test database may hold a slot.
+        '-c', 'wal_level=logical', '-c', 'max_replication_slots=200', '-c', 'max_wal_senders=20'],
       { ...ids, env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const exited = new Promise((r) => server.on('exit', r));

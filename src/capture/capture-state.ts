@@ -39,7 +39,7 @@ export interface ChainedWatch {
   table: string;
   schema: string;
   name: string;
-  mode: 'sync' | 'queued';
+  mode: 'sync' | 'queued' | 'wal';
   pkColumns: string[];
   updates: boolean;
   deletes: boolean;
@@ -137,7 +137,7 @@ function asWatch(e: CaptureEvent): ChainedWatch | null {
   const p = e.payload;
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
   if (typeof p.kind !== 'string' || typeof p.table !== 'string' || typeof p.schema !== 'string' || typeof p.name !== 'string') return null;
-  if ((p.mode !== 'sync' && p.mode !== 'queued') || !strings(p.pk_columns) || typeof p.updates !== 'boolean' || typeof p.deletes !== 'boolean') return null;
+  if ((p.mode !== 'sync' && p.mode !== 'queued' && p.mode !== 'wal') || !strings(p.pk_columns) || typeof p.updates !== 'boolean' || typeof p.deletes !== 'boolean') return null;
   return { kind: p.kind, table: p.table, schema: p.schema, name: p.name, mode: p.mode, pkColumns: p.pk_columns, updates: p.updates, deletes: p.deletes, seq: e.seq };
 }
 
@@ -213,6 +213,8 @@ interface TriggerRow extends Record<string, unknown> {
   has_when: boolean;
   has_columns: boolean;
   ours: boolean;
+  new_table: string | null;
+  old_table: string | null;
 }
 
 // pg_trigger.tgtype bits (src/include/catalog/pg_trigger.h)
@@ -245,7 +247,7 @@ export async function watchedRelid(q: Queryable, w: Pick<ChainedWatch, 'schema' 
 async function triggersOf(q: Queryable, relid: number): Promise<TriggerRow[]> {
   return q.query<TriggerRow>(
     `SELECT t.tgname::text AS name, t.tgenabled::text AS enabled, t.tgtype::int AS type, t.tgargs AS args, t.tgnargs::int AS nargs,
-            t.tgqual IS NOT NULL AS has_when, t.tgattr::text <> '' AS has_columns,
+            t.tgqual IS NOT NULL AS has_when, t.tgattr::text <> '' AS has_columns, t.tgnewtable::text AS new_table, t.tgoldtable::text AS old_table,
             p.proname IN ('audit_chain_append', 'sealtrail_guard') AND p.pronamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('capture_tables')) AS ours
      FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
      WHERE t.tgrelid = ?::oid AND t.tgname IN (?, ?) AND NOT t.tgisinternal`,
@@ -258,7 +260,12 @@ function captureTriggerProblem(t: TriggerRow | undefined, w: ChainedWatch): 'tri
   if (!t) return 'trigger_missing';
   if (t.enabled === 'D' || t.enabled === 'R') return 'trigger_disabled';
   const events = TG_INSERT | (w.updates ? TG_UPDATE : 0) | (w.deletes ? TG_DELETE : 0);
-  const wantType = TG_ROW | events;
+  // Row level (queued; sync chaining UPDATE or DELETE; sync as watched before capture step 6),
+  // or, for sync on INSERT only, once per statement over the transition table audit_chain_append
+  // reads (sealtrail_new).
+  const statement = w.mode === 'sync' && !w.updates && !w.deletes && (t.type & TG_ROW) === 0;
+  const wantType = (statement ? 0 : TG_ROW) | events;
+  const transitionOk = statement ? t.new_table === 'sealtrail_new' && t.old_table === null : t.new_table === null && t.old_table === null;
   const args = triggerArgs(t);
   const wantArgs = [w.kind, w.mode, ...w.pkColumns];
   if (
@@ -266,6 +273,7 @@ function captureTriggerProblem(t: TriggerRow | undefined, w: ChainedWatch): 'tri
     !t.ours ||
     t.has_when ||
     t.has_columns ||
+    !transitionOk ||
     (t.type & (TG_ROW | TG_BEFORE | TG_INSTEAD | TG_INSERT | TG_UPDATE | TG_DELETE | TG_TRUNCATE)) !== wantType ||
     args.length !== wantArgs.length ||
     args.some((a, i) => a !== wantArgs[i])
@@ -273,6 +281,35 @@ function captureTriggerProblem(t: TriggerRow | undefined, w: ChainedWatch): 'tri
     return 'trigger_altered';
   }
   return null;
+}
+
+/**
+ * Why a table watched in wal mode would not be chained: the server no longer decodes
+ * (`wal_level`), the slot or the publication is gone, or the table is no longer published whole
+ * (left the publication, row filter, column list, an operation not published, replica identity
+ * no longer FULL): `publication_altered`.
+ */
+async function walProblems(q: Queryable, w: ChainedWatch, relid: number): Promise<string[]> {
+  const rows = await q.query<{ level: string; slot: boolean; pub: boolean; whole: boolean | null; ops: boolean | null; full: boolean }>(
+    `WITH names AS (SELECT 'sealtrail_' || (SELECT oid FROM pg_database WHERE datname = current_database())::int8 || '_'
+                           || (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('capture_tables'))::int8 AS n)
+     SELECT current_setting('wal_level') AS level,
+            EXISTS (SELECT 1 FROM pg_replication_slots s, names WHERE s.slot_name = names.n AND s.plugin = 'pgoutput'
+                    AND s.database = current_database()) AS slot,
+            EXISTS (SELECT 1 FROM pg_publication p, names WHERE p.pubname = names.n) AS pub,
+            (SELECT r.prqual IS NULL AND r.prattrs IS NULL FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid, names
+             WHERE p.pubname = names.n AND r.prrelid = ?::oid) AS whole,
+            (SELECT p.pubinsert AND (p.pubupdate OR NOT ?) AND (p.pubdelete OR NOT ?) FROM pg_publication p, names WHERE p.pubname = names.n) AS ops,
+            (SELECT relreplident = 'f' FROM pg_class WHERE oid = ?::oid) AS full`,
+    [relid, w.updates, w.deletes, relid],
+  );
+  const r = rows[0]!;
+  const problems: string[] = [];
+  if (r.level !== 'logical') problems.push('wal_level');
+  if (!r.slot) problems.push('slot_missing');
+  if (!r.pub) problems.push('publication_missing');
+  else if (r.whole !== true || r.ops !== true || (!r.full && (w.updates || w.deletes))) problems.push('publication_altered');
+  return problems;
 }
 
 function guardProblem(t: TriggerRow | undefined): 'truncate_guard_missing' | 'truncate_guard_disabled' | null {
@@ -299,8 +336,14 @@ export async function captureFindings(q: Queryable, history: CaptureHistory): Pr
       continue;
     }
     const triggers = await triggersOf(q, relid);
-    const capture = captureTriggerProblem(triggers.find((t) => t.name === CAPTURE_TRIGGER), w);
-    if (capture) disabled(capture);
+    if (w.mode === 'wal') {
+      // No trigger: a capture trigger here would be someone else's (chaining beside the slot).
+      if (triggers.some((t) => t.name === CAPTURE_TRIGGER)) disabled('trigger_altered');
+      for (const reason of await walProblems(q, w, relid)) disabled(reason);
+    } else {
+      const capture = captureTriggerProblem(triggers.find((t) => t.name === CAPTURE_TRIGGER), w);
+      if (capture) disabled(capture);
+    }
     const guard = guardProblem(triggers.find((t) => t.name === TRUNCATE_GUARD));
     if (guard) disabled(guard);
     const row = registry.find((r) => r.event_kind === w.kind);

@@ -33,6 +33,11 @@ export interface InstallReport {
   readOnlyRole: boolean;
   /** The read-only role's name. */
   readOnlyRoleName: string;
+  /**
+   * What `watch --mode wal` needs from the server: `wal_level = logical` (a restart to change) and
+   * a role with REPLICATION (or a superuser) to create the slot and for `sealtrail sequence`.
+   */
+  wal: { ready: boolean; walLevel: string; replication: boolean };
 }
 
 export interface InstallOptions {
@@ -71,7 +76,10 @@ export async function installCapture(store: Store, options: InstallOptions = {})
   }
   await recordUnchainedWatches(pgStore);
   const readOnlyRole = await ensureReadOnlyRole(pgStore, role);
-  return { applied, ddlEvidence, readOnlyRole, readOnlyRoleName: role };
+  const w = (
+    await pgStore.query<{ level: string; repl: boolean }>(`SELECT current_setting('wal_level') AS level, (rolreplication OR rolsuper) AS repl FROM pg_roles WHERE rolname = current_user`)
+  )[0]!;
+  return { applied, ddlEvidence, readOnlyRole, readOnlyRoleName: role, wal: { ready: w.level === 'logical' && w.repl, walLevel: w.level, replication: w.repl } };
 }
 
 /**

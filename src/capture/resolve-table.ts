@@ -6,7 +6,7 @@ import type { Queryable, Store } from '../store/store.js';
 import { type RowColumn } from './canonical-row.js';
 import { quoteIdent } from './sql-quoting.js';
 
-export type CaptureMode = 'sync' | 'queued';
+export type CaptureMode = 'sync' | 'queued' | 'wal';
 
 /**
  * Every table sealtrail creates, by component (test/capture/roles.test.ts checks this against the
@@ -23,6 +23,8 @@ export const SEALTRAIL_TABLES = [
   'checkpoints',
   'sealtrail_migrations',
   'capture_tables',
+  'capture_wal',
+  'capture_wakeup',
   'capture_outbox',
   'audit_alerts',
   'anchor_sinks',

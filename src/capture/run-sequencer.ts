@@ -1,65 +1,22 @@
 /**
- * The sequencer of queued capture: chains outbox entries in id order through the ledger's group
- * commit, one leader at a time.
+ * The sequencer of queued and wal capture: chains outbox entries in id order, and the slot's
+ * changes in commit order (sequence-wal.ts), through the ledger's group commit, one leader at a
+ * time; it sleeps on LISTEN when there is nothing to do.
  */
 import { SealtrailError } from '../core/errors.js';
-import { VERSION_INFIX } from '../core/row-key.js';
-import type { Queryable, SessionLock, Store } from '../store/store.js';
+import type { SessionLock, Store } from '../store/store.js';
 import type { Ledger } from '../ledger/ledger.js';
-import type { PreparedEvent } from '../ledger/prepare-event.js';
-import { type RowColumn } from './canonical-row.js';
 import { captureLedger } from './resolve-table.js';
-import { captureEvent } from './capture-event.js';
+import { columnTags, outboxEvents, type OutboxRow } from './capture-event.js';
+import { drainWal } from './sequence-wal.js';
 
 /** Session advisory lock held by the active sequencer (the leader). */
 export const SEQUENCER_LOCK_KEY = 7_304_041_771_292_002n;
-
-type OutboxRow = {
-  id: number;
-  event_kind: string;
-  relid: number;
-  pk_columns: string[];
-  op: 'insert' | 'update' | 'delete';
-  row_data: string | null;
-  old_data: string | null;
-};
+/** The channel queued writers NOTIFY while the leader sleeps (capture migration 006). */
+const WAKE_CHANNEL = 'sealtrail_capture';
 
 /** Another sequencer chained some of the entries we read first; nothing of ours was kept. */
 class OutboxChanged extends Error {}
-
-/**
- * Column tags of each table, read fresh for every batch so a column added since the last batch
- * is seen as SQL would see it. A table dropped before its queued rows were sequenced has none:
- * its rows are then canonicalised from their own members, as plain JSON.
- */
-async function columnTags(q: Queryable, relids: readonly number[]): Promise<Map<number, RowColumn[]>> {
-  const byRel = new Map<number, RowColumn[]>(relids.map((r) => [r, []]));
-  const rows = await q.query<{ relid: number; name: string; tag: string }>(
-    'SELECT r.relid::int8 AS relid, c.name, c.tag FROM unnest(?::oid[]) AS r(relid) CROSS JOIN LATERAL sealtrail_column_tags(r.relid) c ORDER BY r.relid, c.num',
-    [`{${relids.join(',')}}`],
-  );
-  for (const r of rows) byRel.get(Number(r.relid))!.push({ name: r.name, tag: r.tag });
-  return byRel;
-}
-
-/**
- * The events of outbox entries, in order (docs/spec.md, "Row versions"): an insert chains NEW
- * under its pk; an update chains NEW as pk#update@seq, preceded by OLD's key as pk#delete@seq
- * when the key changed; a delete chains OLD as pk#delete@seq.
- */
-function outboxEvents(rows: readonly OutboxRow[], tags: Map<number, RowColumn[]>): PreparedEvent[] {
-  const events: PreparedEvent[] = [];
-  for (const r of rows) {
-    const columns = tags.get(Number(r.relid)) ?? [];
-    const now = r.row_data === null ? null : captureEvent(r.event_kind, columns, r.row_data, r.pk_columns, r.op === 'insert' ? undefined : VERSION_INFIX.update);
-    if (r.old_data !== null && r.op !== 'insert') {
-      const old = captureEvent(r.event_kind, columns, r.old_data, r.pk_columns, VERSION_INFIX.delete);
-      if (!(r.op === 'update' && now !== null && now.pk === old.pk)) events.push(old);
-    }
-    if (now !== null) events.push(now);
-  }
-  return events;
-}
 
 async function readOutbox(store: Store, batchSize: number, skip: { min: number; max: number } | null): Promise<OutboxRow[]> {
   return store.query<OutboxRow>(
@@ -120,8 +77,12 @@ async function sequenceOutbox(ledger: Ledger, batchSize: number, signal?: AbortS
     total += n;
     if (n > 0) onBatch?.(n);
   };
+  // Adaptive: small batches while the outbox is short (each lands sooner: latency), doubling
+  // while reads come back full (fewer, larger transactions: throughput), up to batchSize.
+  let size = Math.min(batchSize, 500);
   while (!signal?.aborted) {
-    const rows = await readOutbox(ledger.store, batchSize, inflight);
+    const rows = await readOutbox(ledger.store, size, inflight);
+    size = rows.length === size ? Math.min(batchSize, size * 2) : rows.length < size / 4 ? Math.max(Math.min(batchSize, 100), size >> 1) : size;
     if (rows.length === 0) {
       if (!inflight) break;
       await land();
@@ -138,17 +99,28 @@ async function sequenceOutbox(ledger: Ledger, batchSize: number, signal?: AbortS
 }
 
 /**
- * Chains queued events until the outbox is empty; returns how many were chained. Safe to run beside
- * a sequencer. Given a Ledger, appends share its group commit; a Store is accepted as before.
+ * Chains queued events until the outbox is empty, and wal-mode changes until the slot holds no
+ * more; returns how many were chained. Safe to run beside a sequencer. Given a Ledger, appends
+ * share its group commit; a Store is accepted as before.
  */
 export async function drainOutbox(target: Ledger | Store, options: { batchSize?: number; onBatch?: (chained: number) => void } = {}): Promise<number> {
-  return sequenceOutbox(captureLedger(target), options.batchSize ?? 10_000, undefined, options.onBatch);
+  const ledger = captureLedger(target);
+  const queued = await sequenceOutbox(ledger, options.batchSize ?? 10_000, undefined, options.onBatch);
+  return queued + (await drainWal(ledger, options.onBatch ? { onBatch: options.onBatch } : {}));
 }
 
 export interface SequencerOptions {
   batchSize?: number;
-  /** Pause when the outbox is empty (default 50 ms). */
+  /**
+   * Longest pause when there is nothing to chain (default 1,000 ms): queued writers wake the
+   * sequencer with NOTIFY sooner. With tables watched in wal mode, which nothing notifies, the
+   * pause is at most walPollMs.
+   */
   pollMs?: number;
+  /** Pause between slot reads while tables are watched in wal mode (default 50 ms). */
+  walPollMs?: number;
+  /** Most slot messages read per wal batch (default 20,000; whole transactions are always read). */
+  walMaxChanges?: number;
   /** How often a standby retries to become leader (default 500 ms). */
   standbyMs?: number;
   signal?: AbortSignal;
@@ -165,7 +137,8 @@ export async function runSequencer(target: Ledger | Store, options: SequencerOpt
   const ledger = captureLedger(target);
   const store = ledger.store;
   const batchSize = options.batchSize ?? 10_000;
-  const pollMs = options.pollMs ?? 50;
+  const pollMs = options.pollMs ?? 1_000;
+  const walPollMs = options.walPollMs ?? 50;
   const standbyMs = options.standbyMs ?? 500;
   const signal = options.signal;
   let total = 0;
@@ -183,9 +156,31 @@ export async function runSequencer(target: Ledger | Store, options: SequencerOpt
       try {
         // Inside the try: whatever throws from here on, a held lock is let go.
         options.onRole?.('leader');
-        while (!signal?.aborted) {
-          total += await sequenceOutbox(ledger, batchSize, signal, options.onBatch);
-          await sleep(pollMs, signal);
+        let wake: (() => void) | null = null;
+        // Queued writers NOTIFY the leader's session (only while it says it sleeps); leading
+        // without the lock (its holder cannot sequence) there is no session to wake: poll.
+        await lock?.listen(WAKE_CHANNEL, () => wake?.());
+        const walOptions = { maxChanges: options.walMaxChanges ?? 20_000, ...(signal ? { signal } : {}), ...(options.onBatch ? { onBatch: options.onBatch } : {}) };
+        try {
+          while (!signal?.aborted) {
+            let n = await sequenceOutbox(ledger, batchSize, signal, options.onBatch);
+            n += await drainWal(ledger, walOptions);
+            total += n;
+            if (n > 0 || signal?.aborted) continue;
+            // Nothing to do: sleep until a queued writer notifies (it does so only while the flag is
+            // set) or the fallback poll. Rows committed before the flag was visible are caught by
+            // the read after setting it, or at the latest by the fallback poll.
+            const modes = (await store.query<{ wal: boolean | null; queued: boolean | null }>(`SELECT bool_or(mode = 'wal') AS wal, bool_or(mode = 'queued') AS queued FROM capture_tables`))[0];
+            const woken = new Promise<void>((resolve) => (wake = resolve));
+            if (modes?.queued && lock) await store.exec('UPDATE capture_wakeup SET sleeping = true WHERE id = 1 AND NOT sleeping');
+            if ((await store.query('SELECT 1 FROM capture_outbox LIMIT 1')).length === 0) {
+              await Promise.race([woken, sleep(modes?.wal ? Math.min(walPollMs, pollMs) : pollMs, signal)]);
+            }
+            wake = null;
+            if (modes?.queued && lock) await store.exec('UPDATE capture_wakeup SET sleeping = false WHERE id = 1 AND sleeping');
+          }
+        } finally {
+          if (lock) await store.exec('UPDATE capture_wakeup SET sleeping = false WHERE id = 1 AND sleeping').catch(() => {});
         }
       } finally {
         await lock?.release();

@@ -8,6 +8,7 @@ import type { Queryable, Store } from '../store/store.js';
 import { CAPTURE_TRIGGER, TRUNCATE_GUARD, UNWATCH_EVENT, WATCH_EVENT, captureHistory, chainCaptureEvent, registryRows, watchedRelid, type ChainedWatch } from './capture-state.js';
 import { requirePostgres, resolveTable, refuseOwnTable, primaryKey, columnsOf, type CaptureMode, type WatchedTable, type ResolvedTable } from './resolve-table.js';
 import { quoteLiteral, pgArray } from './sql-quoting.js';
+import { ensureWalSlot, publishTable, unpublishTable } from './sequence-wal.js';
 
 export interface WatchOptions {
   mode?: CaptureMode;
@@ -51,7 +52,9 @@ async function readerRoles(q: Queryable): Promise<string[]> {
 export async function watchTable(store: Store, table: string, options: WatchOptions = {}): Promise<WatchedTable> {
   const pgStore = requirePostgres(store);
   const mode = options.mode ?? 'sync';
-  if (mode !== 'sync' && mode !== 'queued') throw new SealtrailError('invalid_argument', `mode must be sync or queued, not ${JSON.stringify(mode)}`);
+  if (mode !== 'sync' && mode !== 'queued' && mode !== 'wal') throw new SealtrailError('invalid_argument', `mode must be sync, queued or wal, not ${JSON.stringify(mode)}`);
+  // Before the watch transaction: a logical slot can only be created in one that has written nothing.
+  const wal = mode === 'wal' ? await ensureWalSlot(pgStore).catch(capture(store)) : null;
   return pgStore.writeTransaction(async (tx) => {
     const resolved = await resolveTable(tx, table);
     await refuseOwnTable(tx, resolved);
@@ -77,8 +80,10 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
       [resolved.relid],
     );
     const prior = existing[0];
-    const triggerOk =
-      (await tx.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname IN (?, ?) AND tgenabled = 'A'`, [resolved.relid, CAPTURE_TRIGGER, TRUNCATE_GUARD])).length === 2;
+    const triggers = (await tx.query<{ name: string }>(`SELECT tgname::text AS name FROM pg_trigger WHERE tgrelid = ?::oid AND tgname IN (?, ?) AND tgenabled = 'A'`, [resolved.relid, CAPTURE_TRIGGER, TRUNCATE_GUARD])).map((t) => t.name);
+    const triggerOk = wal
+      ? triggers.length === 1 && triggers[0] === TRUNCATE_GUARD && (await published(tx, wal.publication, resolved.relid))
+      : triggers.length === 2 && (mode !== 'sync' || updates || deletes || (await statementLevel(tx, resolved.relid)));
     const history = await captureHistory(tx);
     if (
       sameWatch(history.watched.get(kind), result, resolved) &&
@@ -104,11 +109,23 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
     }
     // What the scan will hold this table's capture to, chained with the registry change.
     await chainCaptureEvent(tx, WATCH_EVENT, watchBody(result, resolved));
-    const args = [kind, mode, ...pkColumns].map(quoteLiteral).join(', ');
-    const events = ['INSERT', ...(updates ? ['UPDATE'] : []), ...(deletes ? ['DELETE'] : [])].join(' OR ');
-    await tx.exec(`CREATE OR REPLACE TRIGGER ${CAPTURE_TRIGGER} AFTER ${events} ON ${resolved.name} FOR EACH ROW EXECUTE FUNCTION audit_chain_append(${args})`);
-    // ALWAYS: session_replication_role = replica does not switch capture off.
-    await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${CAPTURE_TRIGGER}`);
+    if (wal) {
+      // No trigger: the sequencer reads the table's committed changes from the slot.
+      await tx.exec(`DROP TRIGGER IF EXISTS ${CAPTURE_TRIGGER} ON ${resolved.name}`);
+      await publishTable(tx, wal, resolved.relid, resolved.name);
+    } else {
+      if (prior?.mode === 'wal') await unpublishTable(tx, resolved.relid, resolved.name);
+      const args = [kind, mode, ...pkColumns].map(quoteLiteral).join(', ');
+      const events = ['INSERT', ...(updates ? ['UPDATE'] : []), ...(deletes ? ['DELETE'] : [])].join(' OR ');
+      // sync, inserts only: once per statement, over its transition table, so a multi-row INSERT
+      // takes the ledger lock once. PostgreSQL allows transition tables only on single-event
+      // triggers, so with UPDATE or DELETE chained (and in queued mode) the trigger is per row.
+      const level = mode === 'sync' && !updates && !deletes ? 'REFERENCING NEW TABLE AS sealtrail_new FOR EACH STATEMENT' : 'FOR EACH ROW';
+      await tx.exec(`DROP TRIGGER IF EXISTS ${CAPTURE_TRIGGER} ON ${resolved.name}`);
+      await tx.exec(`CREATE TRIGGER ${CAPTURE_TRIGGER} AFTER ${events} ON ${resolved.name} ${level} EXECUTE FUNCTION audit_chain_append(${args})`);
+      // ALWAYS: session_replication_role = replica does not switch capture off.
+      await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${CAPTURE_TRIGGER}`);
+    }
     await tx.exec(`CREATE OR REPLACE TRIGGER ${TRUNCATE_GUARD} BEFORE TRUNCATE ON ${resolved.name} FOR EACH STATEMENT EXECUTE FUNCTION sealtrail_guard()`);
     await tx.exec(`ALTER TABLE ${resolved.name} ENABLE ALWAYS TRIGGER ${TRUNCATE_GUARD}`);
     for (const role of await readerRoles(tx)) {
@@ -119,12 +136,31 @@ export async function watchTable(store: Store, table: string, options: WatchOpti
       }
     }
     return result;
-  }).catch((err: unknown) => {
+  }).catch(capture(store));
+}
+
+function capture(store: Store): (err: unknown) => never {
+  return (err: unknown) => {
     if (err instanceof SealtrailError && err.code === 'schema_missing') {
       throw new SealtrailError('schema_missing', `capture is not installed at ${store.location}; run \`sealtrail init\``, { cause: err });
     }
     throw err;
-  });
+  };
+}
+
+/** The table is in the publication, whole (no row filter, no column list), REPLICA IDENTITY FULL. */
+async function published(q: Queryable, publication: string, relid: number): Promise<boolean> {
+  const rows = await q.query(
+    `SELECT 1 FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid JOIN pg_class c ON c.oid = r.prrelid
+     WHERE p.pubname = ? AND r.prrelid = ?::oid AND r.prqual IS NULL AND r.prattrs IS NULL AND c.relreplident = 'f'`,
+    [publication, relid],
+  );
+  return rows.length === 1;
+}
+
+/** The capture trigger is the statement-level one sync mode now creates for inserts (not a row trigger of an earlier watch). */
+async function statementLevel(q: Queryable, relid: number): Promise<boolean> {
+  return (await q.query(`SELECT 1 FROM pg_trigger WHERE tgrelid = ?::oid AND tgname = ? AND tgtype & 1 = 0 AND tgnewtable IS NOT NULL`, [relid, CAPTURE_TRIGGER])).length === 1;
 }
 
 /**
@@ -196,6 +232,7 @@ export async function unwatchTable(store: Store, table: string): Promise<boolean
     }
     await tx.exec(`DROP TRIGGER IF EXISTS ${CAPTURE_TRIGGER} ON ${r.name}`);
     await tx.exec(`DROP TRIGGER IF EXISTS ${TRUNCATE_GUARD} ON ${r.name}`);
+    await unpublishTable(tx, r.relid, r.name);
     await tx.run('DELETE FROM capture_tables WHERE relid = ?::oid', [r.relid]);
     return kinds.size > 0;
   });

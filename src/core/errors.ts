@@ -43,6 +43,7 @@ export const ERROR_CATALOGUE = {
   table_not_found: { exit: 2, http: 404 },
   primary_key_missing: { exit: 2, http: 400 },
   table_reserved: { exit: 2, http: 400 },
+  logical_decoding_unavailable: { exit: 2, http: 500 },
   // anchoring
   sink_failed: { exit: 2, http: 502 },
   tile_conflict: { exit: 1, http: 409 },

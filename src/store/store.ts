@@ -45,6 +45,12 @@ export interface StoreCapabilities {
 export interface SessionLock {
   readonly key: bigint;
   /**
+   * LISTENs on `channel` (a lower-case SQL identifier) in the lock's own session and calls
+   * `onNotify` for every NOTIFY on it until release: the holder of a leader lock is the session
+   * others wake (the capture sequencer, woken by queued writers).
+   */
+  listen(channel: string, onNotify: () => void): Promise<void>;
+  /**
    * Lets go of the lock and returns its connection. Never rejects: when the unlock itself fails
    * (a lost connection) the connection is discarded, and the session ending frees the lock.
    */

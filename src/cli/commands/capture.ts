@@ -26,14 +26,14 @@ export function register(program: Command, withContext: WithContext): void {
     .command('watch')
     .description('chain every row inserted into these PostgreSQL tables (triggers)')
     .argument('<table...>', 'tables to watch')
-    .option('--mode <mode>', 'sync (chained in the writer\'s transaction) or queued (outbox + sequencer)', 'sync')
+    .option('--mode <mode>', 'sync (chained in the writer\'s transaction), queued (outbox + sequencer) or wal (logical decoding + sequencer)', 'sync')
     .option('--pk <columns>', 'key columns, comma-separated (only for tables without a primary key)')
     .option('--updates', 'also chain every UPDATE of a row as a new version of it (<pk>#update@<seq>)')
     .option('--deletes', 'also chain every DELETE of a row as its final version (<pk>#delete@<seq>)')
     .option('--if-exists', 'watch the listed tables that exist and list the missing ones (exit 0), for one script across migration levels')
     .action(
       withContext<{ mode: string; pk?: string; updates?: boolean; deletes?: boolean; ifExists?: boolean }>(async (ctx, { args, opts }) => {
-        if (opts.mode !== 'sync' && opts.mode !== 'queued') throw new SealtrailError('invalid_argument', `--mode must be sync or queued, not ${JSON.stringify(opts.mode)}`);
+        if (opts.mode !== 'sync' && opts.mode !== 'queued' && opts.mode !== 'wal') throw new SealtrailError('invalid_argument', `--mode must be sync, queued or wal, not ${JSON.stringify(opts.mode)}`);
         const pk = opts.pk?.split(',').map((c) => c.trim()).filter((c) => c !== '');
         return withLedger(ctx, async (ledger): Promise<ExitStatus> => {
           const { watched, failed } = await watchTables(ledger.store, args, {
@@ -79,8 +79,8 @@ export function register(program: Command, withContext: WithContext): void {
 
   program
     .command('sequence')
-    .description('chain queued capture events: run until stopped (one leader at a time), or --once to drain and exit')
-    .option('--once', 'drain the outbox and exit')
+    .description('chain queued and wal capture events: run until stopped (one leader at a time), or --once to drain and exit')
+    .option('--once', 'drain the outbox and the slot, and exit')
     .option('--batch <n>', 'events per transaction', '10000')
     .action(
       withContext<{ once?: boolean; batch: string }>(async (ctx, { opts }) => {
@@ -91,7 +91,7 @@ export function register(program: Command, withContext: WithContext): void {
           if (opts.once) {
             const chained = await drainOutbox(ledger, { batchSize, onBatch: (n) => progress.tick(n) });
             progress.done();
-            ctx.out.result(`chained ${chained} queued events`, { chained });
+            ctx.out.result(`chained ${chained} captured events (queued and wal)`, { chained });
             return 0;
           }
           const stop = new AbortController();

@@ -160,7 +160,7 @@ export function register(program: Command, withContext: WithContext): void {
           const auditLog = opts.auditLog ? await createAuditLog(ledger.store) : null;
           const head = await ledger.head();
           const extra = capture
-            ? `\ncapture installed (DDL evidence: ${capture.ddlEvidence ? 'yes' : 'no, needs a superuser'}; read-only role ${readOnlyRole}: ${capture.readOnlyRole ? 'yes' : 'no, needs CREATEROLE'})` +
+            ? `\ncapture installed (DDL evidence: ${capture.ddlEvidence ? 'yes' : 'no, needs a superuser'}; read-only role ${readOnlyRole}: ${capture.readOnlyRole ? 'yes' : 'no, needs CREATEROLE'}; wal mode: ${walReadiness(capture.wal)})` +
               (auditLog ? `\naudit_log ready and watched (${auditLog.mode}, kind ${auditLog.kind})` : '')
             : '';
           ctx.out.result(`ledger ready at ${ledger.store.location} (size ${head.size})${extra}`, {
@@ -168,6 +168,7 @@ export function register(program: Command, withContext: WithContext): void {
             db: ledger.store.location,
             ...headToJson(head),
             ...(capture ? { capture: { ddl_evidence: capture.ddlEvidence, read_only_role: capture.readOnlyRole, read_only_role_name: readOnlyRole } } : {}),
+            ...(capture ? { wal_capture: { ready: capture.wal.ready, wal_level: capture.wal.walLevel, replication: capture.wal.replication } } : {}),
             ...(auditLog ? { audit_log: auditLog } : {}),
           });
         } finally {
@@ -516,4 +517,11 @@ async function appendJsonl(ctx: CommandContext, ledger: Ledger, file: string, fd
   }
   if (!ctx.json) ctx.out.note(`appended ${appended} entries`);
   return 0;
+}
+
+/** What `watch --mode wal` still needs from this server (docs/capture.md, "wal mode"). */
+function walReadiness(w: { ready: boolean; walLevel: string; replication: boolean }): string {
+  if (w.ready) return 'ready';
+  const needs = [...(w.walLevel === 'logical' ? [] : [`wal_level = logical (now ${w.walLevel}; needs a restart)`]), ...(w.replication ? [] : ['a role with REPLICATION'])];
+  return `no, needs ${needs.join(' and ')}`;
 }

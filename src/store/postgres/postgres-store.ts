@@ -183,12 +183,30 @@ export class PostgresStore implements Store {
       return null;
     }
     let released = false;
+    const listeners: Array<() => void> = [];
+    const onNotification = () => {
+      for (const fn of listeners) fn();
+    };
+    client.on('notification', onNotification);
     return {
       key,
+      listen: async (channel, onNotify) => {
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new SealtrailError('invalid_argument', `a channel is a lower-case SQL identifier, not ${JSON.stringify(channel)}`);
+        listeners.push(onNotify);
+        try {
+          await client.query(`LISTEN ${channel}`);
+        } catch (err) {
+          throw mapPgError(err, this.location);
+        }
+      },
       release: async () => {
         if (released) return;
         released = true;
-        const ok = await client.query('SELECT pg_advisory_unlock($1::int8)', [text]).then(() => true, () => false);
+        client.off('notification', onNotification);
+        const ok = await client.query(listeners.length > 0 ? 'UNLISTEN *' : 'SELECT 1').then(
+          () => client.query('SELECT pg_advisory_unlock($1::int8)', [text]).then(() => true, () => false),
+          () => false,
+        );
         done(!ok);
       },
     };

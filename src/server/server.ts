@@ -20,7 +20,9 @@ import { Metrics } from './metrics.js';
 import { errorHandler, problemFor, sendProblem } from './problem.js';
 import { registerCaptureRoutes } from './routes/capture-routes.js';
 import { registerLedgerRoutes } from './routes/ledger-routes.js';
+import { registerLogRoutes } from './routes/log-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
+import { registerPipelineRoutes } from './routes/pipeline-routes.js';
 import { registerStreamRoute } from './routes/stream-route.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
 import { Problem } from './schemas.js';
@@ -46,6 +48,8 @@ export interface ServerOptions extends Partial<ServerLimits> {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** How often an idle /api/stream looks for entries other processes appended (default 500 ms). */
   streamPollMs?: number;
+  /** Serve the /log/ transparency-log reads without a token (default false: they need the reader role). */
+  publicLog?: boolean;
 }
 
 export interface SealtrailServer {
@@ -175,7 +179,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'sealtrail', version: '0.1.0', description: 'Tamper-evident audit trails: ledger, task audit and capture over HTTP. See docs/api-http.md.' },
+      info: { title: 'sealtrail', version: '0.1.0', description: 'Tamper-evident audit trails: ledger, task audit, pipelines, capture and C2SP tlog-tiles reads over HTTP. See docs/api-http.md.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from `sealtrail token create`' } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -187,6 +191,8 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   registerStreamRoute(app, ctx);
   registerTaskRoutes(app, ctx);
   registerCaptureRoutes(app, ctx);
+  registerPipelineRoutes(app, ctx);
+  registerLogRoutes(app, ctx, { publicLog: options.publicLog ?? false });
   app.get('/openapi.json', { config: { role: 'open' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

@@ -80,7 +80,7 @@ for (const [backend, makeUrl] of BACKENDS) {
       const ambiguous = await api.request('GET', `/api/runs/${runId}/rows/2/lineage`, { token: api.tokens.reader });
       assert.equal(ambiguous.status, 400);
       assert.equal((ambiguous.json as Obj)['code'], 'invalid_argument');
-      assert.match((ambiguous.json as Obj)['detail'] as string, /several sinks \(left, right\)/);
+      assert.match((ambiguous.json as Obj)['detail'] as string, /several sinks \(left, right\); pick one with \?sink=/);
       const picked = await api.request('GET', `/api/runs/${runId}/rows/2/lineage?sink=right`, { token: api.tokens.reader });
       assert.equal(picked.status, 200);
       assert.equal((picked.json as Obj)['token_id'], forkedB);

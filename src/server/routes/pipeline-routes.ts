@@ -3,6 +3,7 @@
  * sweep. Thin over src/pipeline, answering what `sealtrail runs|explain|sweep --json` print.
  */
 import { Type } from 'typebox';
+import { SealtrailError, isSealtrailError } from '../../core/errors.js';
 import { sweepRun } from '../../pipeline/audit-sweep.js';
 import { explain } from '../../pipeline/lineage.js';
 import type { PayloadStore } from '../../pipeline/payload-store.js';
@@ -98,8 +99,17 @@ export function registerPipelineRoutes(app: TypedApp, ctx: ServerContext, option
         }),
       },
     },
-    async (request) =>
-      explain(recorder, request.params.run_id, { rowIndex: request.params.row_index, ...(request.query.sink === undefined ? {} : { sink: request.query.sink }) }),
+    async (request) => {
+      try {
+        return await explain(recorder, request.params.run_id, { rowIndex: request.params.row_index, ...(request.query.sink === undefined ? {} : { sink: request.query.sink }) });
+      } catch (err) {
+        // explain words its choices as CLI options; over HTTP the choice is the sink query parameter.
+        if (isSealtrailError(err, 'invalid_argument') && err.message.includes('--sink')) {
+          throw new SealtrailError('invalid_argument', err.message.replace('pick one with --sink', 'pick one with ?sink=<name>'), { details: { ...err.details } });
+        }
+        throw err;
+      }
+    },
   );
 
   app.get(

@@ -57,6 +57,16 @@ function inTree(id: TileId, size: number): boolean {
 
 export function registerLogRoutes(app: TypedApp, ctx: ServerContext, options: LogRoutesOptions): void {
   const role = options.publicLog ? 'open' : 'reader';
+  // The largest signed tree seen. The latest checkpoint only ever grows and a tile in a smaller
+  // tree is the same bytes in every larger one, so a tile inside it is served without asking the
+  // database again; only a tile outside it looks for a newer checkpoint before its 404.
+  let known = 0;
+  const signedSize = async (id: TileId): Promise<number> => {
+    if (inTree(id, known)) return known;
+    const latest = await latestCheckpoint(ctx);
+    if (latest && latest.size > known) known = latest.size;
+    return latest?.size ?? 0;
+  };
 
   void app.register(async (scope) => {
     // Any origin may read a transparency log, the problems included.
@@ -107,8 +117,8 @@ export function registerLogRoutes(app: TypedApp, ctx: ServerContext, options: Lo
           });
         }
         const path = `tile/${rest}`;
-        const latest = await latestCheckpoint(ctx);
-        if (!latest || !inTree(id, latest.size)) throw notFound(`${path} is not in the tree of the latest signed checkpoint (size ${latest?.size ?? 0})`, path);
+        const size = await signedSize(id);
+        if (!inTree(id, size)) throw notFound(`${path} is not in the tree of the latest signed checkpoint (size ${size})`, path);
         let bytes: Buffer;
         if (id.entries) {
           const entries: Buffer[] = [];

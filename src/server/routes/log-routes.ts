@@ -45,8 +45,9 @@ async function latestCheckpoint(ctx: ServerContext): Promise<LatestCheckpoint | 
   return { note, size: parseCheckpoint(parseNote(note).text).size };
 }
 
+/** Not in the signed tree (yet): out_of_range, as for an entry or tree size the ledger lacks. */
 function notFound(message: string, path: string): SealtrailError {
-  return new SealtrailError('not_found', message, { details: { path } });
+  return new SealtrailError('out_of_range', message, { details: { path } });
 }
 
 /** Whether tile `id` exists in the tree of `size` (a partial one at its width or any smaller width). */

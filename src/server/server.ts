@@ -21,7 +21,9 @@ import { errorHandler, problemFor, sendProblem } from './problem.js';
 import { registerCaptureRoutes } from './routes/capture-routes.js';
 import { registerExplorerRoutes } from './routes/explorer-routes.js';
 import { registerLedgerRoutes } from './routes/ledger-routes.js';
+import { registerLogRoutes } from './routes/log-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
+import { registerPipelineRoutes } from './routes/pipeline-routes.js';
 import { registerStreamRoute } from './routes/stream-route.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
 import { Problem } from './schemas.js';
@@ -54,6 +56,8 @@ export interface ServerOptions extends Partial<ServerLimits> {
   witnessKeys?: readonly string[];
   /** Directory of the built web explorer served at `/` (default: dist/web if built; false: none). */
   webRoot?: string | false;
+  /** Serve the /log/ transparency-log reads without a token (default false: they need the reader role). */
+  publicLog?: boolean;
 }
 
 export interface SealtrailServer {
@@ -183,7 +187,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'sealtrail', version: '0.1.0', description: 'Tamper-evident audit trails: ledger, task audit and capture over HTTP. See docs/api-http.md.' },
+      info: { title: 'sealtrail', version: '0.1.0', description: 'Tamper-evident audit trails: ledger, task audit, pipelines, capture and C2SP tlog-tiles reads over HTTP. See docs/api-http.md.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from `sealtrail token create`' } } },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -197,6 +201,8 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   registerCaptureRoutes(app, ctx);
   registerExplorerRoutes(app, { vkeys: options.verifierKeys ?? [], witnessVkeys: options.witnessKeys ?? [] });
   registerWebStatic(app, options.webRoot === false ? null : (options.webRoot ?? defaultWebRoot()));
+  registerPipelineRoutes(app, ctx);
+  registerLogRoutes(app, ctx, { publicLog: options.publicLog ?? false });
   app.get('/openapi.json', { config: { role: 'open' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

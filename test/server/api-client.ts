@@ -36,7 +36,8 @@ function operationFor(doc: Json, method: string, path: string): Json | undefined
   const paths = doc['paths'] as Record<string, Record<string, Json>>;
   const bare = path.split('?')[0]!;
   for (const [template, ops] of Object.entries(paths)) {
-    const re = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`);
+    // `{*}` is a wildcard route (/log/tile/{*}): it spans several segments.
+    const re = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\\\*\}/g, '.*').replace(/\{[^}]+\}/g, '[^/]+')}$`);
     if (re.test(bare) && ops[method.toLowerCase()]) return ops[method.toLowerCase()];
   }
   return undefined;

@@ -187,6 +187,14 @@ for (const [backend, makeUrl] of BACKENDS) {
         ['GET', '/api/artifacts?ref_type=commit&ref_value=x', 'reader'],
         ['GET', '/api/capture/tables', 'reader'],
         ['GET', '/metrics', 'reader'],
+        ['GET', '/api/runs', 'reader'],
+        ['GET', '/api/runs/r1', 'reader'],
+        ['GET', '/api/runs/r1/graph', 'reader'],
+        ['GET', '/api/runs/r1/rows/0/lineage', 'reader'],
+        ['GET', '/api/runs/r1/sweep', 'reader'],
+        // Without server.publicLog the transparency-log reads need a reader token too.
+        ['GET', '/log/checkpoint', 'reader'],
+        ['GET', '/log/tile/0/000', 'reader'],
         ['POST', '/api/events', 'writer', { kind: 'auth', pk: 'a', payload: {} }],
         ['POST', '/api/tasks/t/audits', 'writer', { operation: 'auth' }],
         ['POST', '/api/tasks/t/artifacts', 'writer', { repo_id: 'r', ref_type: 'tag', ref_value: 'v1' }],
@@ -211,7 +219,10 @@ for (const [backend, makeUrl] of BACKENDS) {
       for (const open of ['/healthz', '/readyz', '/openapi.json', '/docs']) assert.equal((await api.request('GET', open, { token: null })).status, 200, open);
       const doc = (await api.request('GET', '/openapi.json', { token: null })).json as { paths: Record<string, Record<string, { security?: unknown[]; 'x-sealtrail-role'?: string }>> };
       for (const [method, path, needed] of routes) {
-        const template = path.split('?')[0]!.replace('/api/tasks/t/', '/api/tasks/{task_id}/').replace('/api/repos/r/', '/api/repos/{repo_id}/').replace(/\/api\/entries\/1(?=\/|$)/, '/api/entries/{seq}');
+        const template = path.split('?')[0]!.replace('/api/tasks/t/', '/api/tasks/{task_id}/').replace('/api/repos/r/', '/api/repos/{repo_id}/').replace(/\/api\/entries\/1(?=\/|$)/, '/api/entries/{seq}')
+          .replace(/^\/api\/runs\/r1/, '/api/runs/{run_id}')
+          .replace('/rows/0/', '/rows/{row_index}/')
+          .replace(/^\/log\/tile\/.*/, '/log/tile/{*}');
         const op = doc.paths[template]?.[method.toLowerCase()];
         assert.ok(op, `${method} ${template} is in the OpenAPI document`);
         assert.equal(op['x-sealtrail-role'], needed, `${method} ${template} documents its role`);

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/program.js';
+import { generateSignerKey, NoteSigner } from '../../src/core/note.js';
 import { openLedger } from '../../src/ledger/ledger.js';
 import { TOKEN_EVENT_KIND } from '../../src/server/api-tokens.js';
 import { sqliteUrl } from '../helpers/databases.js';
@@ -90,6 +91,39 @@ describe('sealtrail token and sealtrail serve', () => {
       assert.equal((await ledger.head()).size, 3001);
     } finally {
       await ledger.close();
+    }
+  });
+
+  it('serves the /log/ reads without a token when the config sets server.publicLog', async () => {
+    const db = sqliteUrl();
+    assert.equal((await cli(['init', '--db', db])).status, 0);
+    const ledger = await openLedger({ url: db, migrate: false });
+    try {
+      await ledger.append('public', 'one', { n: 1 });
+      await ledger.checkpoint(NoteSigner.fromKey(generateSignerKey('example.com/public').signerKey));
+    } finally {
+      await ledger.close();
+    }
+    const config = join(dirname(db), 'sealtrail.config.json');
+    writeFileSync(config, JSON.stringify({ server: { publicLog: true } }));
+    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, 'serve', '--db', db, '--port', '0', '--config', config], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stderr }).on('line', (line) => {
+          const m = /serving (http:\/\/\S+)/.exec(line);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', () => reject(new Error('serve exited before listening')));
+      });
+      const checkpoint = await fetch(`${address}/log/checkpoint`);
+      assert.equal(checkpoint.status, 200);
+      assert.match(await checkpoint.text(), /^example\.com\/public\n1\n/);
+      assert.equal((await fetch(`${address}/log/tile/entries/000.p/1`)).status, 200);
+      assert.equal((await fetch(`${address}/api/head`)).status, 401, 'only /log/ is public');
+    } finally {
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
     }
   });
 });

@@ -34,6 +34,7 @@ export function register(program: Command, withContext: WithContext): void {
             ...(s.rateLimitWindow === undefined ? {} : { rateLimitWindowMs: parseDuration(s.rateLimitWindow) }),
             ...(s.requestTimeout === undefined ? {} : { requestTimeoutMs: parseDuration(s.requestTimeout) }),
             ...(s.logLevel === undefined ? {} : { logLevel: s.logLevel }),
+            publicLog: s.publicLog,
           });
           const address = await server.app.listen({ host: opts.host ?? s.host, port: opts.port ?? s.port });
           ctx.out.note(`sealtrail serving ${address} (explorer at ${address}/, OpenAPI at ${address}/openapi.json)`);

@@ -105,7 +105,7 @@ test('a ledger and capture installed by the release before tiles are upgraded: f
     assert.ok((await ledger.head()).size > 300);
     // ... until `sealtrail init` applies capture 005: tiles caught up from the leaves, merkle_nodes dropped.
     const report = await installCapture(ledger.store);
-    assert.equal(report.applied, 1);
+    assert.equal(report.applied, loadMigrations(CAPTURE_MIGRATIONS, 'postgres').length - 4, 'capture 005 and every later step');
     assert.equal((await pool.query("SELECT to_regclass('merkle_nodes') AS t")).rows[0].t, null);
     await pool.query('INSERT INTO old_t SELECT g FROM generate_series(311, 600) g');
     await ledger.appendBatch([{ kind: 'ts', pk: 'after-upgrade', payload: {} }]);

@@ -81,7 +81,7 @@ describe('capture commands on a terminal', { skip: script ? false : 'needs scrip
 
     const sequence = onTerminal(['sequence', '--once', '--db', db]);
     assert.match(sequence, /\rsequence 1,234 [\d,]+\/s/);
-    assert.match(sequence, /chained 1234 queued events/);
+    assert.match(sequence, /chained 1234 captured events \(queued and wal\)/);
 
     const scan = onTerminal(['scan', '--db', db]);
     assert.match(scan, /\rscan queued_rows 1,234 [\d,]+\/s/);

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import '../../helpers/replay.js';
 import { replayHint } from '../../helpers/replay.js';
 import { sqliteUrl } from '../../helpers/databases.js';
 import { assertSweepEmpty, runIn, workDir } from './engine-fixtures.js';

@@ -115,8 +115,9 @@ export async function verifySegment(snapshot: SnapshotReader, task: SegmentTask)
         stop(e, 'prev_hash_mismatch');
         break outer;
       }
-      const computed = chainHash(e.prevHash, e.eventHash, e.seq);
-      if (!computed.equals(e.chainHash)) {
+      // A tampered hash of the wrong length cannot chain: a mismatch here, not a crash.
+      const computed = e.prevHash.length === 32 && e.eventHash.length === 32 ? chainHash(e.prevHash, e.eventHash, e.seq) : null;
+      if (computed === null || !computed.equals(e.chainHash)) {
         stop(e, 'chain_hash_mismatch');
         break outer;
       }

@@ -377,7 +377,7 @@ function planSegments(from: number, to: number, segment: number, range: CompactR
     const leafIndex = at - 1;
     const end = Math.min(to, (Math.floor(leafIndex / segment) + 1) * segment);
     const aligned = leafIndex % segment === 0;
-    const task: SegmentTask = { from: at, to: end, headSize, probes: probes.filter((p) => p >= at && p <= end), checkTree: aligned || range !== null };
+    const task: SegmentTask = { from: at, to: end, headSize, probes: probes.filter((p) => p >= at && p <= end), checkTree: range !== null };
     if (!aligned && range) task.start = { size: range.size, frontier: range.frontier() };
     tasks.push(task);
     at = end + 1;

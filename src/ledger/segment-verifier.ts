@@ -36,7 +36,11 @@ export interface SegmentTask {
    * verification starting mid-ledger); the returned frontiers are then global, not local.
    */
   start?: { size: number; frontier: Uint8Array[] };
-  /** False when the frontier before an unaligned start is unknown: then no tree data is compared. */
+  /**
+   * False when the frontier before `from` is unknown (a start mid-ledger whose stored frontier
+   * cannot be rebuilt): then only the leaf hashes are compared, which need no frontier. Every
+   * segment of such a run gets false, so the checks do not depend on where the range is cut.
+   */
   checkTree: boolean;
 }
 
@@ -91,7 +95,7 @@ export async function verifySegment(snapshot: SnapshotReader, task: SegmentTask)
   let prev: Buffer | null = null;
   outer: for await (const batch of snapshot.entryBatches(task.from, task.to, VERIFY_BATCH)) {
     const redactions = await redactionsFor(snapshot, batch);
-    const stored = task.checkTree ? await storedNodes(snapshot, batch[0]!.seq - 1, batch[batch.length - 1]!.seq - 1, task.start ? 0 : base) : null;
+    const stored = await storedNodes(snapshot, batch[0]!.seq - 1, batch[batch.length - 1]!.seq - 1, task.start ? 0 : base, task.checkTree);
     for (const e of batch) {
       if (e.seq !== result.nextSeq) {
         stop({ seq: result.nextSeq }, 'seq_gap');
@@ -115,8 +119,9 @@ export async function verifySegment(snapshot: SnapshotReader, task: SegmentTask)
         stop(e, 'prev_hash_mismatch');
         break outer;
       }
-      const computed = chainHash(e.prevHash, e.eventHash, e.seq);
-      if (!computed.equals(e.chainHash)) {
+      // A tampered hash of the wrong length cannot chain: a mismatch here, not a crash.
+      const computed = e.prevHash.length === 32 && e.eventHash.length === 32 ? chainHash(e.prevHash, e.eventHash, e.seq) : null;
+      if (computed === null || !computed.equals(e.chainHash)) {
         stop(e, 'chain_hash_mismatch');
         break outer;
       }
@@ -127,12 +132,12 @@ export async function verifySegment(snapshot: SnapshotReader, task: SegmentTask)
       let index = size;
       let level = 0;
       let depth = frontier.length;
-      let treeOk = !stored || sameNode(stored, 0, index, hash);
+      let treeOk = sameNode(stored, 0, index, hash);
       while (treeOk && index % 2 === 1 && depth > 0) {
         hash = nodeHash(frontier[--depth]!, hash);
         index = (index - 1) / 2;
         level++;
-        treeOk = !stored || sameNode(stored, level, index, hash);
+        treeOk = sameNode(stored, level, index, hash);
       }
       if (!treeOk) {
         stop(e, 'tree_mismatch');
@@ -162,18 +167,21 @@ function sameNode(stored: StoredLevel[], level: number, index: number, hash: Buf
   // Only heights 0, 8, 16, … are stored (tiles); the rest are recomputed from them, never compared.
   if (level % TILE_HEIGHT !== 0) return true;
   const l = stored[level];
-  const h = l?.hashes[index - l.from];
+  // A level not read (no frontier to build it on) is not compared.
+  if (!l) return true;
+  const h = l.hashes[index - l.from];
   return h !== undefined && h.equals(hash);
 }
 
 /**
  * The stored subtrees (tile hashes: heights multiple of 8) completed by leaves lo..hi that lie entirely at or after leaf `floor` (the
  * ones this segment can recompute): at level L, idx with (idx + 1)·2^L − 1 in [lo, hi] and
- * idx·2^L ≥ floor. A few range reads instead of a point read per node.
+ * idx·2^L ≥ floor; the leaves alone unless `aboveLeaves`. A few range reads instead of a point
+ * read per node.
  */
-async function storedNodes(snapshot: SnapshotReader, lo: number, hi: number, floor: number): Promise<StoredLevel[]> {
+async function storedNodes(snapshot: SnapshotReader, lo: number, hi: number, floor: number, aboveLeaves: boolean): Promise<StoredLevel[]> {
   const ranges: NodeRange[] = [];
-  for (let level = 0, width = 1; width <= hi + 1; level += TILE_HEIGHT, width *= 2 ** TILE_HEIGHT) {
+  for (let level = 0, width = 1; width <= hi + 1 && (level === 0 || aboveLeaves); level += TILE_HEIGHT, width *= 2 ** TILE_HEIGHT) {
     const from = Math.max(Math.ceil((lo + 1) / width) - 1, Math.ceil(floor / width));
     const to = Math.floor((hi + 1) / width) - 1;
     ranges.push({ level, from, to });

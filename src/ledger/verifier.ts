@@ -94,6 +94,10 @@ export interface VerifyReport {
 }
 
 const DEFAULT_SEGMENT_LOG2 = 16;
+/** Ranges from this size are verified in workers with the default segment size (smaller: start-up costs more than it saves). */
+const PARALLEL_MIN_ENTRIES = 2 ** 16;
+const MIN_AUTO_SEGMENT_LOG2 = 12;
+const SEGMENTS_PER_WORKER = 4;
 
 /** Order of the checks on one seq, so that ties between findings resolve as a sequential pass would. */
 const RANK: Record<DivergenceReason, number> = {
@@ -157,6 +161,20 @@ export async function verifyLedger(store: Store, options: VerifyOptions = {}, ur
   return store.readSnapshot((snapshot) => verifySnapshot(snapshot, options, segmentLog2, url));
 }
 
+/**
+ * The segment size for a range. An explicit size (option or environment) is used as is. By
+ * default segments are cut smaller (down to 2^MIN_AUTO_SEGMENT_LOG2) when the range would
+ * otherwise give each worker fewer than SEGMENTS_PER_WORKER of them: with a few big segments the
+ * last one leaves every other core idle (200,000 entries in 2^16 segments on two workers: one
+ * verifies 131,072 entries, the other 68,928).
+ */
+function segmentSize(options: VerifyOptions, segmentLog2: number, rangeSize: number, workers: number): number {
+  const explicit = options.segmentLog2 !== undefined || (process.env.SEALTRAIL_VERIFY_SEGMENT_LOG2 ?? '') !== '';
+  if (explicit || workers <= 1 || rangeSize < PARALLEL_MIN_ENTRIES) return 2 ** segmentLog2;
+  const fit = Math.floor(Math.log2(rangeSize / (workers * SEGMENTS_PER_WORKER)));
+  return 2 ** Math.max(MIN_AUTO_SEGMENT_LOG2, Math.min(segmentLog2, fit));
+}
+
 async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segmentLog2: number, url: string | undefined): Promise<VerifyReport> {
   const head = await snap.readHead();
   const trusted = options.trusted;
@@ -202,7 +220,8 @@ async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segm
   try {
     state = await startingState(snap, from, trusted, skipPrefix, lastStored);
     probeStates.set(state.size, state);
-    const segment = 2 ** segmentLog2;
+    const wantedWorkers = url ? (options.workers ?? Math.min(availableParallelism(), 4)) : 1;
+    const segment = segmentSize(options, segmentLog2, to - from + 1, wantedWorkers);
     const probes = new Set(wanted.filter((n) => n >= from && n <= to));
     if (trusted && trusted.size >= from && trusted.size <= to) {
       probes.add(trusted.size);
@@ -211,7 +230,7 @@ async function verifySnapshot(snap: SnapshotReader, options: VerifyOptions, segm
     const tasks = planSegments(from, to, segment, state.range, head.size, [...probes]);
     let expected = from;
     // Below two segments, worker start-up costs more than it saves.
-    const workers = url && tasks.length >= 2 && to - from + 1 >= 2 * segment ? Math.min(options.workers ?? Math.min(availableParallelism(), 4), tasks.length) : 1;
+    const workers = url && tasks.length >= 2 && to - from + 1 >= 2 * segment ? Math.min(wantedWorkers, tasks.length) : 1;
     const snapshotId = workers > 1 ? await snap.exportSnapshot() : null;
     for await (const done of runSegments(snap, url, snapshotId, tasks, workers)) {
       const task = tasks[done.index]!;
@@ -365,7 +384,7 @@ function planSegments(from: number, to: number, segment: number, range: CompactR
     const leafIndex = at - 1;
     const end = Math.min(to, (Math.floor(leafIndex / segment) + 1) * segment);
     const aligned = leafIndex % segment === 0;
-    const task: SegmentTask = { from: at, to: end, headSize, probes: probes.filter((p) => p >= at && p <= end), checkTree: aligned || range !== null };
+    const task: SegmentTask = { from: at, to: end, headSize, probes: probes.filter((p) => p >= at && p <= end), checkTree: range !== null };
     if (!aligned && range) task.start = { size: range.size, frontier: range.frontier() };
     tasks.push(task);
     at = end + 1;
@@ -432,21 +451,34 @@ async function* runSegments(
   const pool = Array.from({ length: workers }, () => spawnWorker(url, snapshotId));
   const pending = new Map<number, Promise<SegmentResult>>();
   let next = 0;
-  const schedule = () => {
-    while (next < tasks.length && pending.size < workers * 2) {
-      const index = next++;
-      const promise = pool[index % workers]!.run(index, tasks[index]!);
-      // Rejections of results never awaited (verification stopped early) are not errors.
-      promise.catch(() => {});
-      pending.set(index, promise);
+  // Each worker is sent its next segment as soon as it answers (not round-robin by index), so a
+  // worker held up by a slow segment or a busy core does not leave the others idle. Results are
+  // still taken in order; at most `workers * 2` wait unconsumed (bounded memory on a stop).
+  const feed = (worker: (typeof pool)[number]) => {
+    if (next >= tasks.length || pending.size >= workers * 2) {
+      idle.push(worker);
+      return;
     }
+    const index = next++;
+    const promise = worker.run(index, tasks[index]!);
+    // Rejections of results never awaited (verification stopped early) are not errors.
+    promise.catch(() => {});
+    void promise.then(
+      () => feed(worker),
+      () => {},
+    );
+    pending.set(index, promise);
+  };
+  const idle: Array<(typeof pool)[number]> = [];
+  const wake = () => {
+    while (idle.length > 0 && next < tasks.length && pending.size < workers * 2) feed(idle.shift()!);
   };
   try {
-    schedule();
+    for (const w of pool) feed(w);
     for (let index = 0; index < tasks.length; index++) {
       const result = await pending.get(index)!;
       pending.delete(index);
-      schedule();
+      wake();
       yield { index, result };
     }
   } finally {

@@ -6,10 +6,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSealtrailError } from '../../src/core/errors.js';
 import { sweepRun } from '../../src/pipeline/audit-sweep.js';
+import type { Queryable } from '../../src/store/store.js';
 import { BACKENDS } from '../helpers/databases.js';
 import { lifecycle, linearRun, withRecorder } from './pipeline-fixtures.js';
 
-async function counts(db: { query: <T>(sql: string, params?: unknown[]) => Promise<T[]> }) {
+async function counts(db: Queryable) {
   const tables = ['pipeline_rows', 'pipeline_tokens', 'pipeline_node_states', 'pipeline_token_outcomes', 'pipeline_calls', 'pipeline_routing_events'];
   const out: Record<string, number> = {};
   for (const t of tables) out[t] = Number((await db.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${t}`))[0]!.n);

@@ -3,7 +3,8 @@
  * token, three node states opened and completed, the outcome: 9 chained records in 8 recorder
  * transactions), as a ratio of the ledger's own append rate measured in the same run on the same
  * backend with the same concurrency (32 writers, each waiting for durability, group commit doing
- * the batching) and as a ratio of one bulk appendBatch. SQLite always; PostgreSQL when
+ * the batching) and as a ratio of one bulk appendBatch; then the same lifecycles with each one a
+ * recorder.batch() unit (9 records, one transaction). SQLite always; PostgreSQL when
  * SEALTRAIL_BENCH_PG_URL (an admin URL) is set. SEALTRAIL_BENCH_SCALE scales the sizes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -88,6 +89,27 @@ async function compare(report: Report, backend: string, freshUrl: () => string |
     );
   });
   const recorded = (await recLedger.head()).size - before;
+
+  // The same lifecycles, each one batch unit (one transaction per lifecycle), same 32 writers.
+  const beforeBatched = (await recLedger.head()).size;
+  const batchedSeconds = await timeAsync(async () => {
+    await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        for (let i = 0; i < perWriter; i++) {
+          const data = { w, i, name: `row ${i}`, amount: i * 3 };
+          await recorder.batch(async (b) => {
+            const { token } = await b.createRow(runId, { sourceNodeId: nodes[0]!, rowIndex: (WRITERS + w) * perWriter + i, data });
+            for (const [step, node] of nodes.entries()) {
+              const state = await b.openState(runId, { tokenId: token.token_id as string, nodeId: node, stepIndex: step, input: data });
+              await b.completeState(runId, state.state_id as string, { status: 'completed', output: data });
+            }
+            await b.recordOutcome(runId, token.token_id as string, { outcome: 'completed', sinkName: 'p2' });
+          });
+        }
+      }),
+    );
+  });
+  const recordedBatched = (await recLedger.head()).size - beforeBatched;
   await recLedger.close();
 
   const appendRate = entries / appendSeconds;
@@ -103,5 +125,15 @@ async function compare(report: Report, backend: string, freshUrl: () => string |
     ledger_bulk_per_s: round(bulkRate, 0),
     ratio_vs_concurrent_append: round(recorderRate / appendRate, 3),
     ratio_vs_bulk_append: round(recorderRate / bulkRate, 3),
+  });
+  const batchedRate = recordedBatched / batchedSeconds;
+  report({
+    name: `recorder lifecycle in batch units, ${WRITERS} writers (${backend})`,
+    lifecycles: perWriter * WRITERS,
+    records: recordedBatched,
+    records_per_s: round(batchedRate, 0),
+    lifecycles_per_s: round((perWriter * WRITERS) / batchedSeconds, 0),
+    ratio_vs_concurrent_append: round(batchedRate / appendRate, 3),
+    ratio_vs_bulk_append: round(batchedRate / bulkRate, 3),
   });
 }

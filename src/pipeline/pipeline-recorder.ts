@@ -54,8 +54,18 @@ type PlainOutcome = (typeof PLAIN_OUTCOMES)[number];
 /** After `buffered`, a token may still end in one of these. */
 const AFTER_BUFFERED: readonly Outcome[] = ['completed', 'routed', 'failed', 'consumed_in_batch', 'quarantined'];
 
+/** Random bytes drawn 4 KiB at a time: one randomBytes call per id showed in the engine's profile. */
+let idPool: Buffer = Buffer.alloc(0);
+let idOffset = 0;
+
 export function newId(): string {
-  return randomBytes(16).toString('hex');
+  if (idOffset + 16 > idPool.length) {
+    idPool = randomBytes(4096);
+    idOffset = 0;
+  }
+  const id = idPool.toString('hex', idOffset, idOffset + 16);
+  idOffset += 16;
+  return id;
 }
 
 function now(): string {
@@ -157,6 +167,42 @@ export interface RouteInput {
   reason?: unknown;
 }
 
+/** A call queued in a batch unit: its changes and the guard that re-checks them inside the transaction. */
+interface QueuedChange {
+  changes: Change[];
+  guard: ((tx: Tx) => Promise<void>) | undefined;
+}
+
+/**
+ * A batch unit in progress: the queued calls, and what they wrote (so later calls of the same
+ * unit see it before it is committed). Merged into the recorder's caches only once the unit commits.
+ */
+interface UnitState {
+  queued: QueuedChange[];
+  tokens: Map<string, PipelineRecord>;
+  nodes: Set<string>;
+  /** Every state written in this unit, in its latest status. */
+  states: Map<string, PipelineRecord>;
+  operations: Map<string, PipelineRecord>;
+  /** Calls queued per parent (state or operation id), for the next call index. */
+  calls: Map<string, number>;
+  /** Runs found running inside this unit's transaction (nothing in a unit can end a run). */
+  running: Set<string>;
+  ended: boolean;
+}
+
+/** An open batch unit (PipelineRecorder.openBatch). */
+export interface BatchUnit {
+  /** Records into the unit; refused once the unit has ended. */
+  recorder: PipelineRecorder;
+  /** Calls queued so far. */
+  size(): number;
+  /** Writes every queued call in one transaction; all or nothing, rejecting with the coded error. */
+  commit(): Promise<void>;
+  /** Drops the unit: nothing of it is written. */
+  discard(): void;
+}
+
 export interface RunAudit {
   run: PipelineRecord;
   records: Record<PipelineTable, PipelineRecord[]>;
@@ -173,10 +219,80 @@ export class PipelineRecorder {
   private readonly knownTokens = new Map<string, PipelineRecord>();
   private readonly knownNodes = new Set<string>();
   private readonly openStates = new Map<string, PipelineRecord>();
+  /** Set only on the view a batch() callback receives. */
+  private unit: UnitState | null = null;
 
   constructor(ledger: Ledger, options: PipelineRecorderOptions = {}) {
     this.ledger = ledger;
     this.payloads = options.payloads;
+  }
+
+  // ---- batch units ----
+
+  /**
+   * Runs `fn` with a view of this recorder whose calls are validated at once but committed
+   * together when `fn` resolves: all their records and ledger entries in ONE transaction (one
+   * durable commit through the ledger's group commit). Every guard still runs inside that
+   * transaction, in call order, seeing the unit's earlier writes. All or nothing: a call that
+   * fails validation throws at once (the callback may let it end the unit), and any failure at
+   * commit rolls back the whole unit and rejects with the coded error. Calls made on the view
+   * after the unit ended are refused. finishRun, renewLease, bufferToken, setBatchStatus and
+   * purgePayloads are refused in a unit (they depend on chained versions or members the unit
+   * cannot see before it commits). A nested batch() joins the outer unit.
+   */
+  async batch<T>(fn: (unit: PipelineRecorder) => Promise<T>): Promise<T> {
+    if (this.unit) {
+      this.assertUnitOpen();
+      return fn(this);
+    }
+    const unit = this.openBatch();
+    let result: T;
+    try {
+      result = await fn(unit.recorder);
+    } catch (err) {
+      unit.discard();
+      throw err;
+    }
+    await unit.commit();
+    return result;
+  }
+
+  /**
+   * batch() without the callback, for a unit that spans a loop (the engine's rows up to a sink
+   * write): `recorder` queues, `commit()` writes it all in one transaction (once), `discard()`
+   * drops it. Either ends the unit.
+   */
+  openBatch(): BatchUnit {
+    if (this.unit) throw invalid('openBatch', 'is not available inside a batch unit');
+    const view = Object.create(this) as PipelineRecorder;
+    const unit: UnitState = { queued: [], tokens: new Map(), nodes: new Set(), states: new Map(), operations: new Map(), calls: new Map(), running: new Set(), ended: false };
+    view.unit = unit;
+    return {
+      recorder: view,
+      size: () => unit.queued.length,
+      discard: () => {
+        unit.ended = true;
+      },
+      commit: async () => {
+        if (unit.ended) throw invalid('batch', 'has already ended');
+        unit.ended = true;
+        if (unit.queued.length > 0) await this.write(unit.queued, unit);
+        for (const [id, token] of unit.tokens) this.knownTokens.set(id, token);
+        for (const node of unit.nodes) this.knownNodes.add(node);
+        for (const [id, state] of unit.states) {
+          if (state.status === 'open' || state.status === 'pending') this.openStates.set(id, state);
+          else this.openStates.delete(id);
+        }
+      },
+    };
+  }
+
+  private assertUnitOpen(): void {
+    if (this.unit?.ended) throw invalid('batch', 'has ended: record through the recorder, or a new batch()');
+  }
+
+  private notInUnit(method: string): void {
+    if (this.unit) throw invalid(method, 'is not available inside a batch unit');
   }
 
   // ---- runs and topology ----
@@ -208,6 +324,7 @@ export class PipelineRecorder {
    * determinism) and deletes the run's checkpoints (each deletion chained as a tombstone).
    */
   async finishRun(runId: string, status: Exclude<RunStatus, 'running'>): Promise<PipelineRecord> {
+    this.notInUnit('finishRun');
     oneOf('status', status, ['completed', 'failed', 'interrupted', 'abandoned'] as const);
     const run = await this.requireRun(this.ledger.store, runId);
     if (run.status !== 'running') throw integrityError('pipeline_runs', runId, 'run_status', `the run is ${String(run.status)}, not running`);
@@ -233,6 +350,7 @@ export class PipelineRecorder {
 
   /** The heartbeat: extends a running run's lease, chained as a transition of the run. */
   async renewLease(runId: string, input: { leaseOwner: string; leaseSeconds: number }): Promise<PipelineRecord> {
+    this.notInUnit('renewLease');
     const run = await this.requireRun(this.ledger.store, runId);
     if (run.status !== 'running') throw integrityError('pipeline_runs', runId, 'run_status', `the run is ${String(run.status)}, not running`);
     const record: PipelineRecord = { ...run, lease_owner: text('leaseOwner', input.leaseOwner), lease_expires_at: new Date(Date.now() + count('leaseSeconds', input.leaseSeconds) * 1000).toISOString() };
@@ -405,7 +523,7 @@ export class PipelineRecorder {
   /** Completes an open (or pending) state as completed, failed or pending. */
   async completeState(runId: string, stateId: string, input: CompleteStateInput): Promise<PipelineRecord> {
     const status = oneOf('status', input?.status, ['completed', 'failed', 'pending'] as const);
-    const state = this.openStates.get(text('stateId', stateId)) ?? (await this.ownedState(this.ledger.store, runId, stateId));
+    const state = this.unit?.states.get(text('stateId', stateId)) ?? this.openStates.get(stateId) ?? (await this.ownedState(this.ledger.store, runId, stateId));
     if (state.run_id !== runId) throw integrityError('pipeline_node_states', stateId, 'ownership', `state ${stateId} does not belong to run ${runId}`);
     if (state.status !== 'open' && state.status !== 'pending') {
       throw integrityError('pipeline_node_states', stateId, 'state_status', `the state is already ${String(state.status)}`);
@@ -460,7 +578,7 @@ export class PipelineRecorder {
 
   async completeOperation(runId: string, operationId: string, input: { status: 'completed' | 'failed' | 'pending'; output?: unknown; errorMessage?: string }): Promise<PipelineRecord> {
     const status = oneOf('status', input?.status, ['completed', 'failed', 'pending'] as const);
-    const op = await fetchOne(this.ledger.store, 'pipeline_operations', 'x.operation_id = ?', [text('operationId', operationId)]);
+    const op = this.unit?.operations.get(text('operationId', operationId)) ?? (await fetchOne(this.ledger.store, 'pipeline_operations', 'x.operation_id = ?', [operationId]));
     if (!op || op.run_id !== runId) throw integrityError('pipeline_operations', operationId, 'ownership', `no operation ${operationId} in run ${runId}`);
     if (op.status !== 'open' && op.status !== 'pending') throw integrityError('pipeline_operations', operationId, 'operation_status', `the operation is already ${String(op.status)}`);
     const hasOutput = input.output !== undefined;
@@ -510,10 +628,20 @@ export class PipelineRecorder {
     // it is fixed before the transaction (a concurrent call to the same parent gets a conflict).
     const parentColumn = stateId !== null ? 'state_id' : 'operation_id';
     const parentId = (stateId ?? operationId)!;
-    if (stateId !== null) await this.ownedState(this.ledger.store, runId, stateId);
-    else await this.ownedOperation(this.ledger.store, runId, operationId!);
-    const [{ n }] = await this.ledger.store.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM pipeline_calls WHERE ${parentColumn} = ?`, [parentId]) as [{ n: unknown }];
-    record.call_index = Number(n);
+    // A parent written in this batch unit is not in the database yet: it has no calls but the unit's.
+    const unitParent = stateId !== null ? this.unit?.states.get(stateId) : this.unit?.operations.get(operationId!);
+    let stored = 0;
+    if (unitParent) {
+      if (unitParent.run_id !== runId) throw integrityError(stateId !== null ? 'pipeline_node_states' : 'pipeline_operations', parentId, 'ownership', `${parentId} does not belong to run ${runId}`);
+    } else {
+      if (stateId !== null) await this.ownedState(this.ledger.store, runId, stateId);
+      else await this.ownedOperation(this.ledger.store, runId, operationId!);
+      const [{ n }] = await this.ledger.store.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM pipeline_calls WHERE ${parentColumn} = ?`, [parentId]) as [{ n: unknown }];
+      stored = Number(n);
+    }
+    const queuedCalls = this.unit?.calls.get(parentId) ?? 0;
+    record.call_index = stored + queuedCalls;
+    this.unit?.calls.set(parentId, queuedCalls + 1);
     await this.commit([{ table: 'pipeline_calls', record, op: 'insert' }], async (tx) => {
       await this.requireRunning(tx, runId);
       const [{ n: now }] = await tx.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM pipeline_calls WHERE ${parentColumn} = ?`, [parentId]) as [{ n: unknown }];
@@ -525,7 +653,8 @@ export class PipelineRecorder {
   /** One routing decision: one event per route, sharing a routing group. */
   async recordRouting(runId: string, stateId: string, routes: RouteInput[]): Promise<PipelineRecord[]> {
     if (!Array.isArray(routes) || routes.length === 0) throw invalid('routes', 'must be a non-empty list');
-    const state = await this.ownedState(this.ledger.store, runId, text('stateId', stateId));
+    const state = this.unit?.states.get(text('stateId', stateId)) ?? (await this.ownedState(this.ledger.store, runId, stateId));
+    if (state.run_id !== runId) throw integrityError('pipeline_node_states', stateId, 'ownership', `state ${stateId} does not belong to run ${runId}`);
     const group = newId();
     const created = now();
     const events = routes.map((r, i): PipelineRecord => ({
@@ -574,6 +703,7 @@ export class PipelineRecorder {
 
   /** Adds a token to a draft batch and records its `buffered` outcome, in one transaction. */
   async bufferToken(runId: string, batchId: string, tokenId: string): Promise<PipelineRecord> {
+    this.notInUnit('bufferToken');
     const batch = await this.ownedBatch(this.ledger.store, runId, text('batchId', batchId));
     if (batch.status !== 'draft') throw integrityError('pipeline_batches', batchId, 'batch_status', `the batch is ${String(batch.status)}; only a draft batch accepts tokens`);
     const members = await fetchAll(this.ledger.store, 'pipeline_batch_members', 'x.batch_id = ?', [batchId]);
@@ -598,6 +728,7 @@ export class PipelineRecorder {
 
   /** Moves a batch draft → executing → completed | failed (terminal batches never change). */
   async setBatchStatus(runId: string, batchId: string, input: { status: 'executing' | 'completed' | 'failed'; triggerType?: (typeof TRIGGER_TYPES)[number]; triggerReason?: string; aggregationStateId?: string }): Promise<PipelineRecord> {
+    this.notInUnit('setBatchStatus');
     const status = oneOf('status', input?.status, ['executing', 'completed', 'failed'] as const);
     const batch = await this.ownedBatch(this.ledger.store, runId, text('batchId', batchId));
     const allowed = batch.status === 'draft' ? ['executing', 'failed'] : batch.status === 'executing' ? ['completed', 'failed'] : [];
@@ -718,6 +849,7 @@ export class PipelineRecorder {
    * its data as purged.
    */
   async purgePayloads(olderThanDays: number): Promise<{ runs: string[]; deleted: number }> {
+    this.notInUnit('purgePayloads');
     const days = count('olderThanDays', olderThanDays);
     if (!this.payloads) throw invalid('payloads', 'are not configured: this recorder has no payload store');
     if (!(await pipelineSchemaInstalled(this.ledger.store))) return { runs: [], deleted: 0 };
@@ -811,9 +943,36 @@ export class PipelineRecorder {
 
   /** Validates every record, then writes them with their ledger entries in one transaction. */
   private async commit(changes: Change[], guard?: (tx: Tx) => Promise<void>): Promise<void> {
+    this.assertUnitOpen();
     for (const c of changes) checkRecord(c.table, c.record);
+    if (this.unit) {
+      // Queued: written with the rest of the unit when batch() ends. What it wrote is visible to
+      // the unit's later calls now, and to the recorder's caches only once the unit commits.
+      this.unit.queued.push({ changes, guard });
+      for (const c of changes) {
+        if (c.table === 'pipeline_tokens' && c.op === 'insert') this.unit.tokens.set(c.record.token_id as string, c.record);
+        else if (c.table === 'pipeline_nodes' && c.op === 'insert') this.unit.nodes.add(`${String(c.record.run_id)}/${String(c.record.node_id)}`);
+        else if (c.table === 'pipeline_node_states') this.unit.states.set(c.record.state_id as string, c.record);
+        else if (c.table === 'pipeline_operations') this.unit.operations.set(c.record.operation_id as string, c.record);
+      }
+      return;
+    }
+    await this.write([{ changes, guard }], null);
+    for (const c of changes) {
+      if (c.table === 'pipeline_tokens' && c.op === 'insert') this.knownTokens.set(c.record.token_id as string, c.record);
+      else if (c.table === 'pipeline_nodes' && c.op === 'insert') this.knownNodes.add(`${String(c.record.run_id)}/${String(c.record.node_id)}`);
+      else if (c.table === 'pipeline_node_states') {
+        if (c.record.status === 'open' || c.record.status === 'pending') this.openStates.set(c.record.state_id as string, c.record);
+        else this.openStates.delete(c.record.state_id as string);
+      }
+    }
+  }
+
+  /** Writes queued changes with their ledger entries in one transaction, each guard before its own writes. */
+  private async write(queued: QueuedChange[], unit: UnitState | null): Promise<void> {
     await ensurePipelineSchema(this.ledger.store);
-    const events = changes.map((c) => {
+    const all = queued.flatMap((q) => q.changes);
+    const events = all.map((c) => {
       const pk = recordPk(c.table, c.record);
       const payload = recordPayload(c.table, c.record);
       if (c.op === 'insert') return { kind: c.table, pk, payload };
@@ -823,22 +982,18 @@ export class PipelineRecorder {
     await this.ledger.appendWith(events, async (tx, entries) => {
       // An entry that was already in the ledger means this exact change was committed before
       // (a replay): writing the row again would duplicate or fail, so the whole change is refused.
-      if (entries.some((e) => e.existing)) throw new SealtrailError('audit_integrity', 'this change is already recorded', { details: { table: changes[0]!.table, id: events[0]!.pk, rule: 'replay' } });
-      if (guard) await guard(tx);
-      for (const c of changes) {
-        if (c.op === 'insert') await insertRecord(tx, c.table, c.record);
-        else if (c.op === 'update') await updateRecord(tx, c.table, c.record, c.expected!);
-        else await deleteRecord(tx, c.table, c.record);
+      const replayed = entries.findIndex((e) => e.existing);
+      if (replayed >= 0) throw new SealtrailError('audit_integrity', 'this change is already recorded', { details: { table: all[replayed]!.table, id: events[replayed]!.pk, rule: 'replay' } });
+      if (unit) unit.running.clear();
+      for (const q of queued) {
+        if (q.guard) await q.guard(tx);
+        for (const c of q.changes) {
+          if (c.op === 'insert') await insertRecord(tx, c.table, c.record);
+          else if (c.op === 'update') await updateRecord(tx, c.table, c.record, c.expected!);
+          else await deleteRecord(tx, c.table, c.record);
+        }
       }
     });
-    for (const c of changes) {
-      if (c.table === 'pipeline_tokens' && c.op === 'insert') this.knownTokens.set(c.record.token_id as string, c.record);
-      else if (c.table === 'pipeline_nodes' && c.op === 'insert') this.knownNodes.add(`${String(c.record.run_id)}/${String(c.record.node_id)}`);
-      else if (c.table === 'pipeline_node_states') {
-        if (c.record.status === 'open' || c.record.status === 'pending') this.openStates.set(c.record.state_id as string, c.record);
-        else this.openStates.delete(c.record.state_id as string);
-      }
-    }
   }
 
   /** Children, links and outcomes of a fork, expand or coalesce: one transaction, parents re-checked inside it. */
@@ -915,25 +1070,31 @@ export class PipelineRecorder {
   }
 
   private async requireRunning(db: Queryable, runId: string): Promise<void> {
+    // Inside a unit's transaction, under the ledger lock, a run found running stays so: nothing
+    // in a unit can end it, and no other writer gets the lock before the unit commits.
+    if (this.unit?.running.has(runId)) return;
     const run = await this.requireRun(db, runId);
     if (run.status !== 'running') throw integrityError('pipeline_runs', runId, 'run_status', `the run is ${String(run.status)}; only a running run is recorded into`);
+    this.unit?.running.add(runId);
   }
 
   private async writerToken(db: Queryable, runId: string, tokenId: string): Promise<PipelineRecord> {
-    const known = this.knownTokens.get(tokenId);
+    const known = this.unit?.tokens.get(tokenId) ?? this.knownTokens.get(tokenId);
     if (known) {
       if (known.run_id !== runId) throw integrityError('pipeline_tokens', tokenId, 'ownership', `token ${tokenId} does not belong to run ${runId} (token → row → run)`);
       return known;
     }
     const token = await this.ownedToken(db, runId, tokenId);
-    this.knownTokens.set(tokenId, token);
+    // In a unit, only once the unit commits (a rolled-back unit must leave the caches as they were).
+    (this.unit?.tokens ?? this.knownTokens).set(tokenId, token);
     return token;
   }
 
   private async writerNode(db: Queryable, runId: string, nodeId: string): Promise<void> {
-    if (this.knownNodes.has(`${runId}/${nodeId}`)) return;
+    const key = `${runId}/${nodeId}`;
+    if (this.unit?.nodes.has(key) || this.knownNodes.has(key)) return;
     await this.requireNode(db, runId, nodeId);
-    this.knownNodes.add(`${runId}/${nodeId}`);
+    (this.unit?.nodes ?? this.knownNodes).add(key);
   }
 
   private async requireNode(db: Queryable, runId: string, nodeId: string): Promise<PipelineRecord> {

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { SealtrailError } from '../../core/errors.js';
 import { openLedger, type Ledger } from '../../ledger/ledger.js';
 import type { PayloadStore } from '../payload-store.js';
-import { PipelineRecorder } from '../pipeline-recorder.js';
+import { PipelineRecorder, type BatchUnit } from '../pipeline-recorder.js';
 import type { Outcome } from '../record-rules.js';
 import { isRetryable, type PipelineRow, type PluginContext, type PluginDefinition, type TransformResult } from './plugin-api.js';
 import { LeaseHeartbeat } from './run-lifecycle.js';
@@ -108,12 +108,20 @@ class PipelineEngine {
   private rowsRead = 0;
   private readonly started = Date.now();
   private readonly batchSize: number;
+  /** Where the engine records: the base recorder, or the open unit's view of it. */
+  private recorder: PipelineRecorder;
+  private unit: BatchUnit | null = null;
+  /** Rows in the open unit. */
+  private unitRows = 0;
+  /** A unit failed to commit: its rows were never recorded, so no sink may write what is pending. */
+  private lostUnit: unknown = null;
 
   constructor(
     private readonly p: CompiledPipeline,
-    private readonly recorder: PipelineRecorder,
+    private readonly base: PipelineRecorder,
     private readonly options: RunPipelineOptions,
   ) {
+    this.recorder = base;
     this.batchSize = options.sinkBatchSize ?? 100;
     if (!Number.isSafeInteger(this.batchSize) || this.batchSize < 1) throw new SealtrailError('invalid_argument', 'sinkBatchSize must be a positive integer');
     for (const s of p.sinks.values()) this.pending.set(s.name, []);
@@ -131,7 +139,10 @@ class PipelineEngine {
     let status: PipelineResult['status'] = 'completed';
     let failure: SealtrailError | null = null;
     try {
+      // The topology is one unit: one commit for every node and edge.
+      this.openUnit();
       await this.registerTopology();
+      await this.commitUnit();
       const stopped = await this.readSource();
       await this.writeAll();
       if (stopped) status = 'interrupted';
@@ -149,6 +160,8 @@ class PipelineEngine {
     } finally {
       for (const s of this.p.sinks.values()) await s.instance.close?.();
     }
+    // A failure between opening a unit and committing it leaves it open: its records are valid, keep them.
+    await this.commitUnit().catch(() => {});
     const lost = await heartbeat.stop();
     if (lost !== null && failure === null) {
       status = 'failed';
@@ -231,15 +244,18 @@ class PipelineEngine {
         throw new SealtrailError('invalid_argument', 'a source records its calls on its operation, not on a node state');
       });
       for await (const item of src.instance.load(ctx)) {
-        // The SQLite driver is synchronous: without a turn of the event loop per row, signals and
-        // the lease heartbeat (timers) would never run during a long run.
-        await new Promise((r) => setImmediate(r));
+        // The SQLite driver is synchronous: without a turn of the event loop now and then, signals
+        // and the lease heartbeat (timers) would never run during a long run. Every row costs a
+        // turn's worth of latency, so it is every YIELD_EVERY rows (and at every unit commit).
+        if (rowIndex % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
         if (this.options.signal?.aborted) {
           stopped = true;
           break;
         }
         const index = rowIndex++;
         this.rowsRead++;
+        this.openUnit();
+        this.unitRows++;
         if ('invalid' in item) await this.quarantine(index, item.invalid);
         else {
           const { token } = await this.recorder.createRow(this.runId, { sourceNodeId: sourceId, rowIndex: index, data: item.row });
@@ -247,14 +263,19 @@ class PipelineEngine {
           await this.recorder.completeState(this.runId, state.state_id as string, { status: 'completed', output: item.row });
           await this.walk(token.token_id as string, item.row, src.onSuccess, 1, 'completed');
         }
+        if (this.unitRows >= MAX_UNIT_ROWS) await this.commitUnit();
         await this.writeFull();
         this.options.onProgress?.({ rowsRead: this.rowsRead, outcomes: { ...this.outcomes }, elapsedMs: Date.now() - this.started });
       }
     } catch (e) {
       // The source did not reach its end (its own failure, a plugin bug or a failed sink write).
+      // What the open unit holds are valid records of rows read so far (the failing row's up to
+      // its failure, as if each call had committed alone): they are kept, and the sweep sees them.
+      await this.commitUnit().catch(() => {});
       await this.recorder.completeOperation(this.runId, op.operation_id as string, { status: 'failed', errorMessage: `source load stopped after ${this.rowsRead} rows: ${message(e)}` });
       throw e instanceof RunFailure || e instanceof SealtrailError ? e : new RunFailure(new SealtrailError('pipeline_plugin_failed', `source ${src.def.name} failed: ${message(e)}`, { cause: e, details: { run_id: this.runId, node_id: sourceId, plugin: src.def.name } }));
     }
+    await this.commitUnit();
     await this.recorder.completeOperation(this.runId, op.operation_id as string, { status: 'completed', output: { rows: this.rowsRead, stopped } });
     return stopped;
   }
@@ -430,6 +451,9 @@ class PipelineEngine {
   }
 
   private async writeSink(sink: CompiledSink): Promise<void> {
+    if (this.lostUnit !== null) {
+      throw new SealtrailError('pipeline_plugin_failed', `sink ${sink.name} not written: recording rows failed earlier (${message(this.lostUnit)})`, { cause: this.lostUnit, details: { run_id: this.runId, phase: 'record' } });
+    }
     const rows = this.pending.get(sink.name)!.splice(0);
     if (rows.length === 0) return;
     const nodeId = this.nodeId(sink);
@@ -442,7 +466,12 @@ class PipelineEngine {
       else accepted.push(r);
     }
     if (accepted.length > 0) {
+      // Everything before the sink (these rows' tokens, states and routing, and the write's
+      // operation) is durable before the sink is written: a crash during the write leaves
+      // tokens without an outcome, which the sweep names.
+      this.openUnit();
       const op = await this.recorder.beginOperation(this.runId, { nodeId, operationType: 'sink_write', input: { tokens: accepted.map((r) => r.tokenId) } });
+      await this.commitUnit();
       let artifact;
       const ctx = this.context(nodeId, () => {
         throw new SealtrailError('invalid_argument', 'a sink has no node state during its write');
@@ -458,6 +487,8 @@ class PipelineEngine {
         await this.recorder.completeOperation(this.runId, op.operation_id as string, { status: 'failed', errorMessage: `sink ${sink.name} write failed: ${message(e)}` });
         throw new SealtrailError('pipeline_plugin_failed', `sink ${sink.name} (plugin ${sink.def.name}) write failed: ${message(e)}`, { cause: e, details: { run_id: this.runId, node_id: nodeId, plugin: sink.def.name, phase: 'write' } });
       }
+      // Only now, after the write and flush succeeded: the sink states and outcomes, one unit.
+      this.openUnit();
       await this.recorder.completeOperation(this.runId, op.operation_id as string, { status: 'completed', output: { artifact, rows: accepted.length } });
       let first = true;
       for (const r of accepted) {
@@ -471,6 +502,7 @@ class PipelineEngine {
       }
       this.written[sink.name] = (this.written[sink.name] ?? 0) + accepted.length;
     }
+    if (rejected.length > 0) this.openUnit();
     for (const { row: r, reason } of rejected) {
       const state = await this.recorder.openState(this.runId, { tokenId: r.tokenId, nodeId, stepIndex: step(r), input: r.data });
       await this.recorder.completeState(this.runId, state.state_id as string, { status: 'failed', error: { reason: 'rejected_by_sink', sink: sink.name, error: reason } });
@@ -482,8 +514,41 @@ class PipelineEngine {
       await this.recorder.recordRouting(this.runId, state.state_id as string, [{ edgeId: this.edgeId(sink, '__failsink__'), mode: 'divert', reason: { reason: 'rejected_by_sink', sink: sink.name, error: reason } }]);
       this.enqueue(sink.failsink, { tokenId: r.tokenId, data: { ...r.data, _diversion_reason: why }, step: step(r) + 1, outcome: 'diverted', error: why });
     }
+    await this.commitUnit();
+  }
+
+  // ---- batch units ----
+
+  /** Records into a batch unit from now on (one is opened unless one is open). */
+  private openUnit(): void {
+    if (this.unit) return;
+    this.unit = this.base.openBatch();
+    this.recorder = this.unit.recorder;
+    this.unitRows = 0;
+  }
+
+  /** Commits the open unit, if any: one transaction. A failure is remembered (see lostUnit) and rethrown. */
+  private async commitUnit(): Promise<void> {
+    const unit = this.unit;
+    if (!unit) return;
+    this.unit = null;
+    this.recorder = this.base;
+    this.unitRows = 0;
+    try {
+      await unit.commit();
+    } catch (e) {
+      this.lostUnit ??= e;
+      throw e;
+    }
+    // A commit on SQLite never leaves the thread: let timers and signals run.
+    await new Promise((r) => setImmediate(r));
   }
 }
+
+/** Rows recorded in one batch unit at most (a sink write commits the unit sooner). */
+const MAX_UNIT_ROWS = 500;
+/** Source rows between two turns of the event loop. */
+const YIELD_EVERY = 32;
 
 function isResult(v: unknown): v is TransformResult {
   return isRow(v) && ('row' in v || 'rows' in v || 'error' in v);

@@ -146,4 +146,44 @@ describe('sealtrail pipeline (CLI, child processes, SQLite)', () => {
       await ledger.close();
     }
   });
+
+  it('SIGKILL mid-run with rows recorded in batch units: every written row is audited, every outcome written, the sweep names exactly the rest', async () => {
+    const dir = longPipeline();
+    const db = sqliteUrl();
+    const { child, done } = start(['pipeline', 'run', join(dir, 'p.yaml'), '--db', db], dir);
+    await until('a few sink writes', () => existsSync(join(dir, 'out.jsonl')) && readFileSync(join(dir, 'out.jsonl'), 'utf8').split('\n').length > 350);
+    child.kill('SIGKILL');
+    assert.equal((await done).signal, 'SIGKILL');
+    const ledger = await openLedger({ url: db });
+    try {
+      const recorder = new PipelineRecorder(ledger);
+      const [run] = await recorder.listRuns();
+      const runId = run!.run_id as string;
+      const audit = (await recorder.runAudit(runId)).records;
+      const rowIndex = new Map(audit.pipeline_rows.map((r) => [r.row_id as string, r.row_index as number]));
+      const indexOfToken = new Map(audit.pipeline_tokens.map((t) => [t.token_id as string, rowIndex.get(t.row_id as string)!]));
+      const written = new Set(readFileSync(join(dir, 'out.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => (JSON.parse(l) as { id: number }).id));
+      const finished = audit.pipeline_token_outcomes.filter((o) => o.is_terminal === 1).map((o) => o.token_id as string);
+      assert.ok(finished.length >= 100, 'outcomes of the first writes are recorded');
+      // An outcome is recorded only after its sink write: every finished token's row is in the file.
+      for (const t of finished) assert.ok(written.has(indexOfToken.get(t)!), `token ${t} has an outcome but its row is not written`);
+      // The audit comes before the effect: every row in the file was recorded (its token exists).
+      const recordedIndexes = new Set(indexOfToken.values());
+      for (const id of written) assert.ok(recordedIndexes.has(id), `row ${id} was written but never recorded`);
+      // Rows come whole: every recorded token went through the source and the transform (two completed states).
+      for (const t of audit.pipeline_tokens) {
+        const states = audit.pipeline_node_states.filter((s) => s.token_id === t.token_id && s.status === 'completed');
+        assert.ok(states.length >= 2, `token ${String(t.token_id)} is half-recorded`);
+      }
+      const finishedSet = new Set(finished);
+      const unfinished = audit.pipeline_tokens.map((t) => t.token_id as string).filter((t) => !finishedSet.has(t)).sort();
+      const report = await sweepRun(ledger.store, runId);
+      const found = Object.fromEntries(report.queries.filter((q) => q.ids.length > 0).map((q) => [q.query, q.ids]));
+      assert.deepEqual(found.missing_terminal_outcome ?? [], unfinished);
+      assert.deepEqual(Object.keys(found).filter((q) => !['missing_terminal_outcome', 'node_state_still_open', 'operation_still_open'].includes(q)), []);
+      assert.equal((await ledger.verify()).ok, true);
+    } finally {
+      await ledger.close();
+    }
+  });
 });

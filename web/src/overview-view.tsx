@@ -74,6 +74,8 @@ export function OverviewView({ role }: { role: Role }) {
     setProgress(null);
     try {
       const report = await verifyStreamed<VerifyJson>((checked, total) => setProgress({ checked, total }));
+      // A failed check stops at the divergence: the bar ends where the report does.
+      setProgress((p) => (p ? { checked: report.checked, total: p.total } : p));
       const v = { at: new Date().toISOString(), report };
       sessionStorage.setItem(LAST_VERIFY, JSON.stringify(v));
       setVerify(v);
@@ -155,7 +157,7 @@ export function OverviewView({ role }: { role: Role }) {
             </p>
           )}
           {verifyError && <Problem error={verifyError} />}
-          {verify && !verify.report.ok && <pre class="payload">{JSON.stringify(verify.report.divergence, null, 2)}</pre>}
+          {verify && !verify.report.ok && <pre class="payload" tabIndex={0} aria-label="where verification diverged">{JSON.stringify(verify.report.divergence, null, 2)}</pre>}
         </div>
       </div>
       <h2>Sinks and witnesses</h2>

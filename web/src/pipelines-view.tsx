@@ -162,7 +162,9 @@ async function layout(graph: GraphJson): Promise<Laid> {
 }
 
 function countsText(c: Record<string, number>): string {
-  const parts = Object.entries(c).map(([k, n]) => `${n} ${k}`);
+  const parts = Object.entries(c)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${n} ${k}`);
   return parts.length ? parts.join(' · ') : 'no state';
 }
 
@@ -303,7 +305,7 @@ function LineagePanel({ lineage, graph }: { lineage: LineageJson; graph: GraphJs
                 </ul>
               )}
               <Records title="Calls" items={s.calls} />
-              {s['error_json'] ? <pre class="payload">{str(s['error_json'])}</pre> : null}
+              {s['error_json'] ? <pre class="payload" tabIndex={0}>{str(s['error_json'])}</pre> : null}
             </li>
           )),
         )}

@@ -20,14 +20,14 @@ const Sink = Type.Object(
   { additionalProperties: false },
 );
 
-interface SinkRow {
+type SinkRow = {
   sink: string;
   label: string | null;
   last_checkpoint_id: number | string | null;
   size: number | string | null;
   last_published_at: string | Date | null;
   last_error: string | null;
-}
+};
 
 export function registerSinkRoutes(app: TypedApp, ctx: ServerContext): void {
   app.get(

@@ -176,7 +176,8 @@ function Graph({ graph, path }: { graph: GraphJson; path: Set<string> }) {
   const { width, height, nodes, edges } = laid.data;
   const byId = new Map(graph.nodes.map((n) => [n.node_id, n]));
   return (
-    <figure class="graph">
+    // Focusable: a graph wider than the screen scrolls inside the figure, by keyboard too.
+    <figure class="graph" tabIndex={0}>
       <svg viewBox={`-12 -12 ${width} ${height}`} width={width} height={height} role="group" aria-label={`pipeline graph: ${graph.nodes.length} nodes, ${edges.length} edges`} data-testid="run-graph">
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">

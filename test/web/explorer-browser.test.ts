@@ -21,6 +21,7 @@ import { createToken } from '../../src/server/api-tokens.js';
 import { TaskAuditService } from '../../src/tasks/task-audit-service.js';
 import { TaskArtifactService } from '../../src/tasks/task-artifact-service.js';
 import { issueCheckpoint } from '../../src/anchor/publish.js';
+import { explain } from '../../src/pipeline/lineage.js';
 import { PipelineRecorder } from '../../src/pipeline/pipeline-recorder.js';
 import { lifecycle, linearRun } from '../pipeline/pipeline-fixtures.js';
 import { sqliteUrl, tempDir } from '../helpers/databases.js';
@@ -315,6 +316,11 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
       runId = g.run.run_id as string;
       transformId = g.transform.node_id as string;
       for (let i = 0; i < 3; i++) await lifecycle(recorder, g, i);
+      // Row 2's transform made an LLM call and routed its token on to the sink with a reason.
+      const row2 = await explain(recorder, runId, { rowIndex: 2 });
+      const upper = row2.ancestry[0]!.states.find((st) => st['node_id'] === transformId)!;
+      await recorder.recordCall(runId, { stateId: upper['state_id'] as string, callType: 'llm', status: 'success', request: { prompt: 'upper' }, response: { ok: true }, latencyMs: 42 });
+      await recorder.recordRouting(runId, upper['state_id'] as string, [{ edgeId: g.edges[1]!.edge_id as string, mode: 'move', reason: { rule: 'valid' } }]);
       // Row 3 fails in the transform and never reaches the sink.
       const { token } = await recorder.createRow(runId, { sourceNodeId: g.source.node_id as string, rowIndex: 3, data: { id: 3 } });
       const s0 = await recorder.openState(runId, { tokenId: token.token_id as string, nodeId: g.source.node_id as string, stepIndex: 0, input: { id: 3 } });
@@ -361,6 +367,14 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     await page.getByRole('button', { name: 'Explain row' }).click();
     await page.getByTestId('lineage-outcome').filter({ hasText: 'completed at jsonl' }).waitFor();
     assert.equal(await graph.locator('g.node[data-on-path="true"]').count(), 3);
+
+    // Row 2: its call and its routing (where to, and the reason's hash) in the timeline.
+    await page.getByLabel('Row index').fill('2');
+    await page.getByRole('button', { name: 'Explain row' }).click();
+    await page.getByTestId('call').waitFor();
+    assert.equal(await page.getByTestId('call').textContent(), 'call 0: llm success in 42 ms');
+    assert.match((await page.getByTestId('routing').textContent())!, /^routed \(move\) to jsonl over “continue” · reason sha256 [0-9a-f]{16}…$/);
+    await checkAxe('row lineage with a call and routing');
   });
 
   it('Verify now streams its progress and stops at the entry tampered with earlier; sinks show their last acknowledged checkpoint', async () => {

@@ -265,6 +265,7 @@ function Records({ title, items }: { title: string; items: Rec[] }) {
 
 function LineagePanel({ lineage, graph }: { lineage: LineageJson; graph: GraphJson }) {
   const names = new Map(graph.nodes.map((n) => [n.node_id, str(n['plugin_name'])]));
+  const edges = new Map(graph.edges.map((e) => [str(e['edge_id']), e]));
   const outcome = lineage.outcome;
   // Oldest token first, so the timeline reads from the source row to the outcome.
   const tokens = [...lineage.ancestry].reverse();
@@ -298,14 +299,31 @@ function LineagePanel({ lineage, graph }: { lineage: LineageJson; graph: GraphJs
               </span>
               {s.routing.length > 0 && (
                 <ul>
-                  {s.routing.map((r, i) => (
-                    <li key={i}>
-                      routed {str(r['mode'])} {r['reason'] ? `because ${str(r['reason'])}` : ''} {r['edge_id'] ? <Mono>{str(r['edge_id'])}</Mono> : null}
+                  {s.routing.map((r) => {
+                    const edge = edges.get(str(r['edge_id']));
+                    const to = edge ? (names.get(str(edge['to_node_id'])) ?? str(edge['to_node_id'])) : str(r['edge_id']);
+                    // The reason itself is kept by reference (a payload store) and always by hash.
+                    const reason = r['reason_ref'] ? str(r['reason_ref']) : r['reason_hash'] ? `sha256 ${str(r['reason_hash']).slice(0, 16)}…` : 'none recorded';
+                    return (
+                      <li key={str(r['event_id'])} data-testid="routing">
+                        routed ({str(r['mode'])}) to <strong>{to}</strong>
+                        {edge && str(edge['label']) ? ` over “${str(edge['label'])}”` : ''} · reason {reason}
+                      </li>
+                    );
+                  })}
+                </ul>
+              )}
+              {s.calls.length > 0 && (
+                <ul>
+                  {s.calls.map((c) => (
+                    <li key={str(c['call_id'])} data-testid="call">
+                      call {str(c['call_index'])}: {str(c['call_type'])} <span class={c['status'] === 'error' ? 'state-status fail-text' : ''}>{str(c['status'])}</span>
+                      {c['latency_ms'] !== null && c['latency_ms'] !== undefined ? ` in ${str(c['latency_ms'])} ms` : ''}
+                      {c['error_json'] ? ` · ${str(c['error_json'])}` : ''}
                     </li>
                   ))}
                 </ul>
               )}
-              <Records title="Calls" items={s.calls} />
               {s['error_json'] ? <pre class="payload" tabIndex={0}>{str(s['error_json'])}</pre> : null}
             </li>
           )),

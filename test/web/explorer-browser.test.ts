@@ -296,7 +296,7 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     await page.waitForURL(/order=desc/);
     // The newest-first rows are in (the focused link must not be one re-rendered away).
     await page.waitForFunction(() => {
-      const seqs = [...document.querySelectorAll('[data-testid="entry-rows"] tbody tr td:first-child')].map((td) => Number(td.textContent));
+      const seqs = Array.from(document.querySelectorAll('[data-testid="entry-rows"] tbody tr td:first-child'), (td) => Number(td.textContent));
       return seqs.length > 1 && seqs[0]! > seqs[1]!;
     });
     await tabTo(/^\d+$/);

@@ -24,6 +24,7 @@ import { registerLedgerRoutes } from './routes/ledger-routes.js';
 import { registerLogRoutes } from './routes/log-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPipelineRoutes } from './routes/pipeline-routes.js';
+import { registerSinkRoutes } from './routes/sink-routes.js';
 import { registerStreamRoute } from './routes/stream-route.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
 import { Problem } from './schemas.js';
@@ -202,6 +203,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   registerExplorerRoutes(app, { vkeys: options.verifierKeys ?? [], witnessVkeys: options.witnessKeys ?? [] });
   registerWebStatic(app, options.webRoot === false ? null : (options.webRoot ?? defaultWebRoot()));
   registerPipelineRoutes(app, ctx);
+  registerSinkRoutes(app, ctx);
   registerLogRoutes(app, ctx, { publicLog: options.publicLog ?? false });
   app.get('/openapi.json', { config: { role: 'open' }, schema: { hide: true } }, async () => app.swagger());
 

@@ -192,6 +192,7 @@ for (const [backend, makeUrl] of BACKENDS) {
         ['GET', '/api/runs/r1/graph', 'reader'],
         ['GET', '/api/runs/r1/rows/0/lineage', 'reader'],
         ['GET', '/api/runs/r1/sweep', 'reader'],
+        ['GET', '/api/sinks', 'reader'],
         // Without server.publicLog the transparency-log reads need a reader token too.
         ['GET', '/log/checkpoint', 'reader'],
         ['GET', '/log/tile/0/000', 'reader'],

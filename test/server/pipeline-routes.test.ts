@@ -65,6 +65,8 @@ for (const [backend, makeUrl] of BACKENDS) {
       assert.equal(g.run_id, runId);
       assert.deepEqual(g.nodes.map((n) => [n['node_id'], n['node_type']]), [[nodes[0], 'source'], [nodes[1], 'transform'], [nodes[2], 'sink']]);
       assert.deepEqual(g.edges.map((e) => [e['from_node_id'], e['to_node_id'], e['label']]), [[nodes[0], nodes[1], 'continue'], [nodes[1], nodes[2], 'continue']]);
+      // Rows 0 and 1 went through every node; row 2 only through the source before forking.
+      assert.deepEqual(g.nodes.map((n) => n['state_counts']), [{ completed: 2 }, { completed: 2 }, { completed: 2 }]);
       assert.equal((await api.request('GET', '/api/runs/nope/graph', { token: api.tokens.reader })).status, 404);
     });
 

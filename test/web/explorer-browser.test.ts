@@ -20,6 +20,10 @@ import { openLedger } from '../../src/ledger/ledger.js';
 import { createToken } from '../../src/server/api-tokens.js';
 import { TaskAuditService } from '../../src/tasks/task-audit-service.js';
 import { TaskArtifactService } from '../../src/tasks/task-artifact-service.js';
+import { issueCheckpoint } from '../../src/anchor/publish.js';
+import { explain } from '../../src/pipeline/lineage.js';
+import { PipelineRecorder } from '../../src/pipeline/pipeline-recorder.js';
+import { lifecycle, linearRun } from '../pipeline/pipeline-fixtures.js';
 import { sqliteUrl, tempDir } from '../helpers/databases.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -33,6 +37,7 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
   let child: ChildProcess;
   let base = '';
   let db = '';
+  let signerKeyText = '';
   let tokens: { reader: string; writer: string; admin: string };
   let context: BrowserContext;
   let page: Page;
@@ -45,6 +50,7 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     db = sqliteUrl('explorer.db');
     const ledger = await openLedger({ url: db });
     const { signerKey, verifierKey } = generateSignerKey('explorer.test/log');
+    signerKeyText = signerKey;
     try {
       tokens = {
         reader: (await createToken(ledger, { role: 'reader', name: 'auditor' })).token,
@@ -70,7 +76,8 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     const config = join(dirname(db), 'sealtrail.config.json');
     writeFileSync(config, JSON.stringify({ vkeys: [verifierKey] }));
     child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), mainTs, 'serve', '--db', db, '--port', '0', '--config', config], {
-      env: { PATH: process.env['PATH'] ?? '' },
+      // Segments of 8 entries, so Verify now reports progress several times on this small ledger.
+      env: { PATH: process.env['PATH'] ?? '', SEALTRAIL_VERIFY_SEGMENT_LOG2: '3' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     base = await new Promise<string>((resolve, reject) => {
@@ -131,8 +138,23 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     await page.getByTestId('size').waitFor();
     assert.equal(await page.getByTestId('size').textContent(), '37');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('sealtrail.token') !== null && localStorage.getItem('sealtrail.token') === null), true);
+    // Every progress text the page shows, as it shows it.
+    await page.evaluate(() => {
+      const w = window as unknown as { seen: string[] };
+      w.seen = [];
+      new MutationObserver(() => {
+        const text = document.querySelector('label[for="verify-progress"]')?.textContent ?? '';
+        if (text && w.seen[w.seen.length - 1] !== text) w.seen.push(text);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await page.getByRole('button', { name: 'Verify now' }).click();
     await page.getByText('ledger verified').waitFor();
+    await page.getByText('Checked 37 of 37 entries').waitFor();
+    assert.deepEqual(await page.getByTestId('verify-progress').evaluate((p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]), [37, 37]);
+    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    // The page renders the latest event it has read (events that arrive together render once); the
+    // server's several events are asserted in test/server/verify-stream-sinks.test.ts.
+    assert.ok(seen.some((t) => /^Checking chain, tree and head: \d+ of 37 entries$/.test(t)), `progress was shown while checking: ${seen.join(' | ')}`);
     await shot('overview');
     await checkAxe('overview');
     // Keyboard: Tab reaches the first control with a visible focus ring.
@@ -265,14 +287,110 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     await tabTo(/^Entries$/);
     await page.keyboard.press('Enter');
     await page.waitForURL(/#\/entries$/);
-    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'a new view moves focus to its content');
+    // Focus moves in an effect after the new view renders: wait for it (a timeout fails the test).
+    await page.waitForFunction(() => document.activeElement?.id === 'main', undefined, { timeout: 5_000 }).catch(() => assert.fail('a new view moves focus to its content'));
+    // Tab once the rows are in: a control focused while the view loads may be re-rendered away.
+    await page.getByTestId('entry-rows').locator('tbody tr').first().waitFor();
     await tabTo(/^Seq/);
     await page.keyboard.press('Enter');
     await page.waitForURL(/order=desc/);
+    // The newest-first rows are in (the focused link must not be one re-rendered away).
+    await page.waitForFunction(() => {
+      const seqs = Array.from(document.querySelectorAll('[data-testid="entry-rows"] tbody tr td:first-child'), (td) => Number(td.textContent));
+      return seqs.length > 1 && seqs[0]! > seqs[1]!;
+    });
     await tabTo(/^\d+$/);
     await page.keyboard.press('Enter');
     await page.waitForURL(/#\/entries\/\d+$/);
     await page.getByTestId('proof-result').waitFor();
+  });
+
+  it('opens a pipeline run: graph with node counts, a row’s lineage highlighted with its outcome, the sweep', async () => {
+    // A run recorded while the server is up (as `sealtrail pipeline run` would), and an anchor sink.
+    const ledger = await openLedger({ url: db });
+    let runId = '';
+    let transformId = '';
+    try {
+      const recorder = new PipelineRecorder(ledger);
+      const g = await linearRun(recorder);
+      runId = g.run.run_id as string;
+      transformId = g.transform.node_id as string;
+      for (let i = 0; i < 3; i++) await lifecycle(recorder, g, i);
+      // Row 2's transform made an LLM call and routed its token on to the sink with a reason.
+      const row2 = await explain(recorder, runId, { rowIndex: 2 });
+      const upper = row2.ancestry[0]!.states.find((st) => st['node_id'] === transformId)!;
+      await recorder.recordCall(runId, { stateId: upper['state_id'] as string, callType: 'llm', status: 'success', request: { prompt: 'upper' }, response: { ok: true }, latencyMs: 42 });
+      await recorder.recordRouting(runId, upper['state_id'] as string, [{ edgeId: g.edges[1]!.edge_id as string, mode: 'move', reason: { rule: 'valid' } }]);
+      // Row 3 fails in the transform and never reaches the sink.
+      const { token } = await recorder.createRow(runId, { sourceNodeId: g.source.node_id as string, rowIndex: 3, data: { id: 3 } });
+      const s0 = await recorder.openState(runId, { tokenId: token.token_id as string, nodeId: g.source.node_id as string, stepIndex: 0, input: { id: 3 } });
+      await recorder.completeState(runId, s0.state_id as string, { status: 'completed', output: { id: 3 } });
+      const s1 = await recorder.openState(runId, { tokenId: token.token_id as string, nodeId: transformId, stepIndex: 1, input: { id: 3 } });
+      await recorder.completeState(runId, s1.state_id as string, { status: 'failed', error: { message: 'name is missing' } });
+      await recorder.recordOutcome(runId, token.token_id as string, { outcome: 'failed', error: 'name is missing' });
+      await recorder.finishRun(runId, 'completed');
+      await issueCheckpoint(ledger, NoteSigner.fromKey(signerKeyText), { sinks: [`file:${join(dirname(db), 'anchors.jsonl')}`] });
+    } finally {
+      await ledger.close();
+    }
+
+    await page.goto(`${base}/#/pipelines`);
+    const run = page.getByRole('link', { name: runId });
+    await run.waitFor();
+    assert.ok((await page.locator('tr', { has: run }).textContent())!.includes('3 completed, 1 failed'));
+    await checkAxe('pipeline runs');
+    await run.click();
+    const graph = page.getByTestId('run-graph');
+    await graph.waitFor();
+    assert.equal(await graph.locator('g.node').count(), 3);
+    assert.deepEqual(await graph.getByTestId('node-counts').allTextContents(), ['4 completed', '3 completed · 1 failed', '3 completed']);
+    assert.equal(await graph.locator('g.edge').count(), 2);
+    await page.getByTestId('sweep').waitFor();
+    await checkAxe('pipeline run');
+
+    await page.getByLabel('Row index').fill('3');
+    await page.getByRole('button', { name: 'Explain row' }).click();
+    await page.waitForURL(/row=3/);
+    await page.getByTestId('lineage-outcome').filter({ hasText: 'failed' }).waitFor();
+    // Row 3's path: the source and the transform it failed in, not the sink.
+    assert.deepEqual(await graph.locator('g.node[data-on-path="true"]').evaluateAll((els) => els.length), 2);
+    assert.equal(await graph.locator(`g.node[data-node="${transformId}"]`).getAttribute('data-on-path'), 'true');
+    assert.equal(await graph.locator('g.edge.on').count(), 1);
+    const timeline = page.getByRole('list', { name: 'node states, oldest first' }).locator(':scope > li');
+    assert.deepEqual((await timeline.allTextContents()).map((t) => /^(\w+) step (\d)[^:]*: (\w+)/.exec(t)?.slice(1).join(' ')), ['csv 0 completed', 'upper 1 failed']);
+    await checkAxe('row lineage');
+    await shot('pipeline-run');
+    await graph.screenshot({ path: join(shots, 'pipeline-graph.png') });
+
+    // Row 0 went the whole way: three nodes on its path and its sink named.
+    await page.getByLabel('Row index').fill('0');
+    await page.getByRole('button', { name: 'Explain row' }).click();
+    await page.getByTestId('lineage-outcome').filter({ hasText: 'completed at jsonl' }).waitFor();
+    assert.equal(await graph.locator('g.node[data-on-path="true"]').count(), 3);
+
+    // Row 2: its call and its routing (where to, and the reason's hash) in the timeline.
+    await page.getByLabel('Row index').fill('2');
+    await page.getByRole('button', { name: 'Explain row' }).click();
+    await page.getByTestId('call').waitFor();
+    assert.equal(await page.getByTestId('call').textContent(), 'call 0: llm success in 42 ms');
+    assert.match((await page.getByTestId('routing').textContent())!, /^routed \(move\) to jsonl over “continue” · reason sha256 [0-9a-f]{16}…$/);
+    await checkAxe('row lineage with a call and routing');
+  });
+
+  it('Verify now streams its progress and stops at the entry tampered with earlier; sinks show their last acknowledged checkpoint', async () => {
+    await page.goto(`${base}/#/overview`);
+    await page.getByTestId('size').waitFor();
+    const size = Number((await page.getByTestId('size').textContent())!.replace(/,/g, ''));
+    await page.getByRole('button', { name: 'Verify now' }).click();
+    // The proof test left o-7 (seq 10) edited in the database: the check ends there.
+    await page.getByText(`Checked 9 of ${size} entries`).waitFor();
+    await page.getByText('verification FAILED').waitFor();
+    assert.deepEqual(await page.getByTestId('verify-progress').evaluate((p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]), [9, size]);
+    assert.match((await page.locator('pre.payload').textContent())!, /"pk": "o-7"[\s\S]*event_hash_mismatch/);
+    const sinks = page.getByTestId('sinks');
+    assert.match((await sinks.textContent())!, new RegExp(`anchors\\.jsonl.*size ${size}.*up to date`));
+    await checkAxe('overview with verify progress and sinks');
+    await shot('overview-verify-failed');
   });
 
   it('works at 390 px in the dark theme; a reader sees no admin action', async () => {
@@ -283,6 +401,14 @@ describe('web explorer in chromium', { skip: present ? false : `${CHROMIUM} is a
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no horizontal scroll at 390 px');
     await checkAxe('overview (dark, 390 px)');
     await shot('overview-mobile-dark');
+    // A run's graph scrolls inside its figure, not the page; dark colours pass axe too.
+    await page.goto(`${base}/#/pipelines`);
+    await page.locator('tbody a').first().click();
+    await page.getByTestId('run-graph').waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no horizontal page scroll on a run at 390 px');
+    await checkAxe('pipeline run (dark, 390 px)');
+    await page.goto(`${base}/#/overview`);
+    await page.getByTestId('size').waitFor();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API token').fill(tokens.reader);
     await page.getByRole('button', { name: 'Sign in' }).click();

@@ -80,6 +80,36 @@ export async function stream(lastId: number | null, onEntry: (data: unknown, id:
   const headers: Record<string, string> = { accept: 'text/event-stream' };
   if (lastId !== null) headers['last-event-id'] = String(lastId);
   const res = await call('/api/stream', { headers, signal });
+  await readEvents(res, (event, data, id) => {
+    if (event === 'entry' && data) onEntry(JSON.parse(data), id);
+  });
+}
+
+/**
+ * POST /api/verify in its streamed form: `progress` events ({checked, total}) as the server
+ * checks segments, then the report (the JSON form's body); an `error` event becomes an ApiError.
+ */
+export async function verifyStreamed<R>(onProgress: (checked: number, total: number) => void): Promise<R> {
+  const res = await call('/api/verify', { method: 'POST', headers: { accept: 'text/event-stream' } });
+  let report: R | null = null;
+  let failure: ApiError | null = null;
+  await readEvents(res, (event, data) => {
+    if (event === 'progress') {
+      const p = JSON.parse(data) as { checked: number; total: number };
+      onProgress(p.checked, p.total);
+    } else if (event === 'report') report = JSON.parse(data) as R;
+    else if (event === 'error') {
+      const p = JSON.parse(data) as { code?: string; detail?: string; status?: number };
+      failure = new ApiError(p.status ?? 500, p.code ?? 'internal', p.detail ?? 'verification failed to run');
+    }
+  });
+  if (failure) throw failure as ApiError;
+  if (report === null) throw new ApiError(500, 'internal', 'the verify stream ended without a report');
+  return report;
+}
+
+/** Reads a text/event-stream body, calling `on` per event until the server ends it. */
+async function readEvents(res: Response, on: (event: string, data: string, id: number) => void): Promise<void> {
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
@@ -98,7 +128,7 @@ export async function stream(lastId: number | null, onEntry: (data: unknown, id:
         else if (line.startsWith('event:')) event = line.slice(6).trim();
         else if (line.startsWith('data:')) data += line.slice(5).trim();
       }
-      if (event === 'entry' && data) onEntry(JSON.parse(data), id);
+      on(event, data, id);
     }
   }
 }

@@ -7,7 +7,7 @@ import { CheckpointsView } from './checkpoints-view';
 import { EntriesView } from './entries-view';
 import { EntryView } from './entry-view';
 import { AlertsView, OverviewView } from './overview-view';
-import { href, useRoute } from './router';
+import { href, useRoute, type Route } from './router';
 import { TasksView } from './tasks-view';
 import { Loading, Problem, type Role } from './ui';
 import './style.css';
@@ -28,9 +28,25 @@ interface Me {
 
 /** Optional views, each shown when /openapi.json lists its route (other branches add them). */
 const OPTIONAL = [
-  { id: 'pipelines', title: 'Pipelines', prefix: '/api/pipelines' },
+  { id: 'pipelines', title: 'Pipelines', prefix: '/api/runs' },
   { id: 'log', title: 'Transparency log', prefix: '/log/' },
 ];
+
+type PipelinesModule = typeof import('./pipelines-view');
+let pipelines: Promise<PipelinesModule> | null = null;
+
+/** The pipelines view, fetched on first use: it carries elkjs, which the other views do not need. */
+function LazyPipelines({ route }: { route: Route }) {
+  const [mod, setMod] = useState<PipelinesModule | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  useEffect(() => {
+    pipelines ??= import('./pipelines-view');
+    pipelines.then(setMod, (err: Error) => ((pipelines = null), setError(err)));
+  }, []);
+  if (error) return <Problem error={error} />;
+  if (!mod) return <Loading />;
+  return <mod.PipelinesView route={route} />;
+}
 
 function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
   const [token, setToken] = useState('');
@@ -102,6 +118,7 @@ function App() {
   else if (view === 'tasks' || view === 'repos') body = <TasksView route={route} key={route.path.join('/')} />;
   else if (view === 'capture') body = <CaptureView role={me.role} />;
   else if (view === 'alerts') body = <AlertsView />;
+  else if (view === 'pipelines' && optional.some((o) => o.id === 'pipelines')) body = <LazyPipelines route={route} />;
   else if (optional.some((o) => o.id === view)) {
     const o = optional.find((x) => x.id === view)!;
     body = <ApiListingView title={o.title} path={paths.find((p) => p.startsWith(o.prefix) && !p.includes('{'))!} />;

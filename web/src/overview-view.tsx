@@ -1,6 +1,6 @@
 /** Overview: size and growth, latest checkpoint and age, witnesses, alerts, verification. */
 import { useState } from 'preact/hooks';
-import { get, post } from './api';
+import { get, verifyStreamed } from './api';
 import { href } from './router';
 import { loadTrust, pinKeys, pinnedKeys } from './trust';
 import { age, Badge, Loading, Mono, Problem, useLoad, type Role } from './ui';
@@ -36,31 +36,46 @@ interface VerifyJson {
   divergence: unknown;
 }
 
+/** GET /api/sinks: a sink by its stored key and redacted label, never its URL secret. */
+interface SinkJson {
+  sink: string;
+  label: string;
+  last_size: number | null;
+  last_published_at: string | null;
+  last_error: string | null;
+}
+
 const LAST_VERIFY = 'sealtrail.last-verify';
 
 export function OverviewView({ role }: { role: Role }) {
   const data = useLoad(
     async () => {
-      const [head, checkpoints, alerts, trust] = await Promise.all([
+      const [head, checkpoints, alerts, trust, anchorSinks] = await Promise.all([
         get<{ size: number; root: string; chain_hash: string }>('/api/head'),
         get<CheckpointJson[]>('/api/checkpoints'),
         get<AlertJson[]>('/api/alerts'),
         loadTrust(),
+        // An older server without the route: no sink rows, witnesses still show.
+        get<SinkJson[]>('/api/sinks').catch(() => [] as SinkJson[]),
       ]);
-      return { head, checkpoints, alerts, trust };
+      return { head, checkpoints, alerts, trust, anchorSinks };
     },
     [],
   );
   const [verify, setVerify] = useState<{ at: string; report: VerifyJson } | null>(() => JSON.parse(sessionStorage.getItem(LAST_VERIFY) ?? 'null') as never);
   const [verifying, setVerifying] = useState(false);
+  const [progress, setProgress] = useState<{ checked: number; total: number } | null>(null);
   const [verifyError, setVerifyError] = useState<Error | null>(null);
   const [pin, setPin] = useState(pinnedKeys().join('\n'));
 
   async function runVerify() {
     setVerifying(true);
     setVerifyError(null);
+    setProgress(null);
     try {
-      const report = await post<VerifyJson>('/api/verify');
+      const report = await verifyStreamed<VerifyJson>((checked, total) => setProgress({ checked, total }));
+      // A failed check stops at the divergence: the bar ends where the report does.
+      setProgress((p) => (p ? { checked: report.checked, total: p.total } : p));
       const v = { at: new Date().toISOString(), report };
       sessionStorage.setItem(LAST_VERIFY, JSON.stringify(v));
       setVerify(v);
@@ -73,7 +88,7 @@ export function OverviewView({ role }: { role: Role }) {
 
   if (data.error) return <Problem error={data.error} />;
   if (!data.data) return <Loading />;
-  const { head, checkpoints, alerts, trust } = data.data;
+  const { head, checkpoints, alerts, trust, anchorSinks } = data.data;
   const latest = checkpoints[checkpoints.length - 1];
   // Each sink's (witness's) latest acknowledged checkpoint: the largest one it cosigned.
   const sinks = new Map<string, CheckpointJson>();
@@ -127,20 +142,29 @@ export function OverviewView({ role }: { role: Role }) {
               {verifying ? 'Verifying…' : 'Verify now'}
             </button>
           )}
-          {verifying && (
+          {progress && (
+            <>
+              <label for="verify-progress" class="muted">
+                {verifying ? 'Checking chain, tree and head: ' : 'Checked '}
+                {progress.checked.toLocaleString('en')} of {progress.total.toLocaleString('en')} entries
+              </label>
+              <progress id="verify-progress" class="verify-progress" max={Math.max(1, progress.total)} value={progress.checked} data-testid="verify-progress" />
+            </>
+          )}
+          {verifying && !progress && (
             <p aria-live="polite" class="muted">
-              Checking chain, tree and head of {head.size.toLocaleString('en')} entries…
+              Starting verification of {head.size.toLocaleString('en')} entries…
             </p>
           )}
           {verifyError && <Problem error={verifyError} />}
-          {verify && !verify.report.ok && <pre class="payload">{JSON.stringify(verify.report.divergence, null, 2)}</pre>}
+          {verify && !verify.report.ok && <pre class="payload" tabIndex={0} aria-label="where verification diverged">{JSON.stringify(verify.report.divergence, null, 2)}</pre>}
         </div>
       </div>
       <h2>Sinks and witnesses</h2>
-      {sinks.size === 0 ? (
+      {anchorSinks.length === 0 && sinks.size === 0 ? (
         <p class="muted">No sink or witness has acknowledged a checkpoint.</p>
       ) : (
-        <table>
+        <table data-testid="sinks">
           <thead>
             <tr>
               <th scope="col">Sink</th>
@@ -149,10 +173,20 @@ export function OverviewView({ role }: { role: Role }) {
             </tr>
           </thead>
           <tbody>
-            {[...sinks].map(([sink, c]) => (
-              <tr key={sink}>
+            {anchorSinks.map((s) => (
+              <tr key={s.sink}>
                 <td>
-                  <Mono>{sink}</Mono>
+                  <Mono>{s.label}</Mono>
+                  {s.last_error && <p class="problem">last error: {s.last_error}</p>}
+                </td>
+                <td>{s.last_size === null ? <span class="muted">none yet</span> : <>size {s.last_size}{s.last_published_at && <> · {age(s.last_published_at)}</>}</>}</td>
+                <td>{s.last_size === null ? '—' : latest && latest.size > s.last_size ? `${latest.size - s.last_size} entries` : 'up to date'}</td>
+              </tr>
+            ))}
+            {[...sinks].map(([sink, c]) => (
+              <tr key={`w-${sink}`}>
+                <td>
+                  <Mono>{sink}</Mono> <span class="muted">(witness cosignature)</span>
                 </td>
                 <td>
                   size {c.size} · {age(c.created_at)}

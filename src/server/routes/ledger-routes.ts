@@ -11,6 +11,7 @@ import { formatProofBundle } from '../../ledger/proof-bundle.js';
 import type { VerifyReport } from '../../ledger/verifier.js';
 import { Appended, Base64, Entry, Head, Hex, Json, Report, Seq, responses, secured } from '../schemas.js';
 import type { SqlValue } from '../../store/store.js';
+import { toProblem } from '../problem.js';
 import type { ServerContext, TypedApp } from '../server-context.js';
 
 export function entryJson(e: LedgerEntry) {
@@ -31,6 +32,19 @@ export function entryJson(e: LedgerEntry) {
 function appendedJson(e: AppendResult) {
   return { seq: e.seq, event_hash: e.eventHash.toString('hex'), chain_hash: e.chainHash.toString('hex') };
 }
+
+const VerifyReportSchema = Type.Object({
+  ok: Type.Boolean(),
+  checked: Type.Integer(),
+  from: Type.Integer(),
+  to: Type.Integer(),
+  size: Type.Integer(),
+  chain_hash: Hex,
+  root: Type.Union([Base64, Type.Null()]),
+  head_size: Type.Integer(),
+  redacted: Type.Array(Type.Integer()),
+  divergence: Type.Union([Report, Type.Null()]),
+});
 
 function verifyJson(r: VerifyReport) {
   return {
@@ -412,28 +426,42 @@ export function registerLedgerRoutes(app: TypedApp, ctx: ServerContext): void {
       config: { role: 'admin' },
       schema: {
         tags,
-        summary: 'verify the whole ledger (chain, tree, head); 200 with ok false when it does not hold',
+        summary:
+          'verify the whole ledger (chain, tree, head); 200 with ok false when it does not hold. With `Accept: text/event-stream`: Server-Sent Events `progress` ({checked, total}) then `report` (this body) or `error` (a problem)',
         ...secured('admin'),
         response: responses({
-          200: Type.Object({
-            ok: Type.Boolean(),
-            checked: Type.Integer(),
-            from: Type.Integer(),
-            to: Type.Integer(),
-            size: Type.Integer(),
-            chain_hash: Hex,
-            root: Type.Union([Base64, Type.Null()]),
-            head_size: Type.Integer(),
-            redacted: Type.Array(Type.Integer()),
-            divergence: Type.Union([Report, Type.Null()]),
-          }),
+          200: {
+            description: 'the report (application/json), or its progress then the report (text/event-stream)',
+            content: { 'application/json': { schema: VerifyReportSchema }, 'text/event-stream': { schema: Type.String() } },
+          } as never,
         }),
       },
     },
-    async () => {
-      const report = await ledger.verify();
-      ctx.metrics.observeVerify(report.ok);
-      return verifyJson(report);
+    async (request, reply) => {
+      if (!/\btext\/event-stream\b/.test(request.headers.accept ?? '')) {
+        const report = await ledger.verify();
+        ctx.metrics.observeVerify(report.ok);
+        return verifyJson(report);
+      }
+      // The streaming form, for progress bars: `progress` events ({checked, total}) as segments
+      // complete, then one `report` event (the JSON form's body) or one `error` event (a problem).
+      const raw = reply.raw;
+      reply.hijack();
+      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      try {
+        const head = await ledger.head();
+        send('progress', { checked: 0, total: head.size });
+        const report = await ledger.verify({ onProgress: (checked, total) => send('progress', { checked, total }) });
+        ctx.metrics.observeVerify(report.ok);
+        send('report', verifyJson(report));
+      } catch (err) {
+        request.log.error({ err }, 'streamed verify failed');
+        send('error', toProblem(err));
+      } finally {
+        raw.end();
+      }
+      return reply;
     },
   );
 }

@@ -21,6 +21,8 @@ const Run = Type.Object(
   { additionalProperties: true },
 );
 
+const GraphNode = Type.Object({ node_id: Type.String(), state_counts: Type.Record(Type.String(), Type.Integer({ minimum: 0 })) }, { additionalProperties: true });
+
 export interface PipelineRoutesOptions {
   /** The payload store, so lineage shows row data; without it a row's data is `not_stored`. */
   payloads?: PayloadStore;
@@ -68,15 +70,22 @@ export function registerPipelineRoutes(app: TypedApp, ctx: ServerContext, option
       config: { role: 'reader' },
       schema: {
         tags,
-        summary: "the run's registered nodes (in pipeline order) and edges",
+        summary: "the run's registered nodes (in pipeline order, each with `state_counts`: its node states by status) and edges",
         ...secured('reader'),
         params: Type.Object({ run_id: RunId }),
-        response: responses({ 200: Type.Object({ run_id: Type.String(), nodes: Type.Array(Report), edges: Type.Array(Report) }) }),
+        response: responses({ 200: Type.Object({ run_id: Type.String(), nodes: Type.Array(GraphNode), edges: Type.Array(Report) }) }),
       },
     },
     async (request) => {
       const { run, records } = await recorder.runAudit(request.params.run_id);
-      return { run_id: run.run_id as string, nodes: records.pipeline_nodes, edges: records.pipeline_edges };
+      // Per-node counts for drawing the graph: how many node states each node holds, by status.
+      const counts = new Map<string, Record<string, number>>();
+      for (const st of records.pipeline_node_states) {
+        const c = counts.get(st.node_id as string) ?? {};
+        c[st.status as string] = (c[st.status as string] ?? 0) + 1;
+        counts.set(st.node_id as string, c);
+      }
+      return { run_id: run.run_id as string, nodes: records.pipeline_nodes.map((n) => ({ ...n, state_counts: counts.get(n.node_id as string) ?? {} })), edges: records.pipeline_edges };
     },
   );
 

@@ -11,7 +11,8 @@ import { basePk, recordPk, type PipelineRecord, type PipelineTable } from './tab
 export interface TokenLineage {
   token: PipelineRecord;
   parents: string[];
-  states: Array<Record<string, unknown> & { routing: PipelineRecord[]; calls: PipelineRecord[] }>;
+  /** Each routing event carries `reason` (from the payload store, else null) and `reason_status` (available, none, not_stored, purged). */
+  states: Array<Record<string, unknown> & { routing: Array<Record<string, unknown>>; calls: PipelineRecord[] }>;
   transform_errors: PipelineRecord[];
   outcomes: PipelineRecord[];
 }
@@ -84,7 +85,13 @@ export async function explain(recorder: PipelineRecorder, runId: string, target:
       .sort((a, b) => (a.step_index as number) - (b.step_index as number) || (a.attempt as number) - (b.attempt as number))
       .map((s) => ({
         ...s,
-        routing: r.pipeline_routing_events.filter((e) => e.state_id === s.state_id),
+        // The reason itself from the payload store, when it is there (else why not: not_stored, purged).
+        routing: r.pipeline_routing_events
+          .filter((e) => e.state_id === s.state_id)
+          .map((e) => {
+            const reason = recorder.readPayload((e.reason_ref as string | null) ?? null);
+            return { ...e, reason: reason.available ? reason.value : null, reason_status: reason.available ? 'available' : e.reason_ref === null ? 'none' : reason.reason };
+          }),
         calls: r.pipeline_calls.filter((c) => c.state_id === s.state_id).sort((a, b) => (a.call_index as number) - (b.call_index as number)),
       }));
     ancestry.push({

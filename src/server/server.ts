@@ -24,6 +24,7 @@ import { registerLedgerRoutes } from './routes/ledger-routes.js';
 import { registerLogRoutes } from './routes/log-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPipelineRoutes } from './routes/pipeline-routes.js';
+import { PayloadStore } from '../pipeline/payload-store.js';
 import { registerSinkRoutes } from './routes/sink-routes.js';
 import { registerStreamRoute } from './routes/stream-route.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
@@ -59,6 +60,11 @@ export interface ServerOptions extends Partial<ServerLimits> {
   webRoot?: string | false;
   /** Serve the /log/ transparency-log reads without a token (default false: they need the reader role). */
   publicLog?: boolean;
+  /**
+   * The pipeline payload store's directory (as `pipeline run --payloads` wrote it): lineage then
+   * carries row data and routing reasons; without it they are `not_stored`.
+   */
+  payloads?: string;
 }
 
 export interface SealtrailServer {
@@ -202,7 +208,7 @@ export async function createServer(options: ServerOptions): Promise<SealtrailSer
   registerCaptureRoutes(app, ctx);
   registerExplorerRoutes(app, { vkeys: options.verifierKeys ?? [], witnessVkeys: options.witnessKeys ?? [] });
   registerWebStatic(app, options.webRoot === false ? null : (options.webRoot ?? defaultWebRoot()));
-  registerPipelineRoutes(app, ctx);
+  registerPipelineRoutes(app, ctx, options.payloads === undefined ? {} : { payloads: new PayloadStore(options.payloads) });
   registerSinkRoutes(app, ctx);
   registerLogRoutes(app, ctx, { publicLog: options.publicLog ?? false });
   app.get('/openapi.json', { config: { role: 'open' }, schema: { hide: true } }, async () => app.swagger());

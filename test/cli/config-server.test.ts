@@ -34,8 +34,8 @@ describe('the server settings', () => {
   });
 
   it('read limits from the config file, noting where they came from', () => {
-    const config = withFile({ server: { host: '0.0.0.0', port: 8080, bodyLimit: 4096, rateLimit: 10, rateLimitWindow: '10s', requestTimeout: '5s', publicLog: true } });
-    assert.deepEqual(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 4096, rateLimit: 10, rateLimitWindow: '10s', requestTimeout: '5s', publicLog: true });
+    const config = withFile({ server: { host: '0.0.0.0', port: 8080, bodyLimit: 4096, rateLimit: 10, rateLimitWindow: '10s', requestTimeout: '5s', publicLog: true, payloads: '/var/lib/p' } });
+    assert.deepEqual(config.server, { host: '0.0.0.0', port: 8080, bodyLimit: 4096, rateLimit: 10, rateLimitWindow: '10s', requestTimeout: '5s', publicLog: true, payloads: '/var/lib/p' });
     assert.equal(config.sources.server, 'file');
   });
 
@@ -45,6 +45,7 @@ describe('the server settings', () => {
     refused({ server: { rateLimit: 0 } }, /"server.rateLimit" must be a positive integer/);
     refused({ server: { requestTimeout: 'soon' } }, /"server.requestTimeout" must be a duration/);
     refused({ server: { publicLog: 'yes' } }, /"server.publicLog" must be true or false/);
+    refused({ server: { payloads: '' } }, /"server.payloads"/);
     refused({ server: { logLevel: 'loud' } }, /"server.logLevel" must be one of error, warn, info, debug/);
   });
 });

@@ -2,7 +2,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PipelineRecorder } from '../../src/pipeline/pipeline-recorder.js';
-import { postgresUrl, sqliteUrl } from '../helpers/databases.js';
+import { join } from 'node:path';
+import { PayloadStore } from '../../src/pipeline/payload-store.js';
+import { postgresUrl, sqliteUrl, tempDir } from '../helpers/databases.js';
 import { lifecycle, linearRun } from '../pipeline/pipeline-fixtures.js';
 import { startApi, type Api } from './api-client.js';
 
@@ -114,6 +116,29 @@ for (const [backend, makeUrl] of BACKENDS) {
       assert.deepEqual(b.queries.find((q) => q.query === 'missing_terminal_outcome')!.ids, [open.token.token_id]);
       assert.equal((await api.request('GET', '/api/runs/nope/sweep', { token: api.tokens.reader })).status, 404);
       assert.equal(((await api.request('GET', '/api/runs', { token: api.tokens.reader })).json as unknown[]).length, 2);
+    });
+
+    it('with the payload store (serve --payloads), lineage carries the row data and the routing reasons', async () => {
+      const dir = join(tempDir(), 'payloads');
+      const withPayloads = await startApi(await makeUrl(), { payloads: dir });
+      try {
+        const rec = new PipelineRecorder(withPayloads.ledger, { payloads: new PayloadStore(dir) });
+        const g = await linearRun(rec);
+        const { states } = await lifecycle(rec, g, 0, { id: 7, name: 'Grace' });
+        await rec.recordRouting(g.run.run_id as string, states[1]!.state_id as string, [{ edgeId: g.edges[1]!.edge_id as string, mode: 'move', reason: { rule: 'amount > 100', value: 250 } }]);
+        const r = await withPayloads.request('GET', `/api/runs/${g.run.run_id as string}/rows/0/lineage`, { token: withPayloads.tokens.reader });
+        assert.equal(r.status, 200);
+        const l = r.json as { row: Obj; ancestry: Array<{ states: Array<{ routing: Obj[] }> }> };
+        assert.equal(l.row['data_status'], 'available');
+        assert.deepEqual(l.row['data'], { id: 7, name: 'Grace' });
+        const routing = l.ancestry[0]!.states[1]!.routing;
+        assert.deepEqual(routing.map((e) => [e['reason_status'], e['reason']]), [['available', { rule: 'amount > 100', value: 250 }]]);
+        // Without the store the same lineage says why the content is missing, never fails.
+        const without = await api.request('GET', `/api/runs/${runId}/rows/0/lineage`, { token: api.tokens.reader });
+        assert.equal(((without.json as { row: Obj }).row)['data_status'], 'not_stored');
+      } finally {
+        await withPayloads.close();
+      }
     });
 
     it('needs a token with the reader role (every role reads)', async () => {

@@ -302,8 +302,16 @@ function LineagePanel({ lineage, graph }: { lineage: LineageJson; graph: GraphJs
                   {s.routing.map((r) => {
                     const edge = edges.get(str(r['edge_id']));
                     const to = edge ? (names.get(str(edge['to_node_id'])) ?? str(edge['to_node_id'])) : str(r['edge_id']);
-                    // The reason itself is kept by reference (a payload store) and always by hash.
-                    const reason = r['reason_ref'] ? str(r['reason_ref']) : r['reason_hash'] ? `sha256 ${str(r['reason_hash']).slice(0, 16)}…` : 'none recorded';
+                    // The reason itself when the server reads the payload store (serve --payloads);
+                    // else its reference, and always its hash.
+                    const reason =
+                      r['reason_status'] === 'available'
+                        ? JSON.stringify(r['reason'])
+                        : r['reason_ref']
+                          ? str(r['reason_ref'])
+                          : r['reason_hash']
+                            ? `sha256 ${str(r['reason_hash']).slice(0, 16)}…`
+                            : 'none recorded';
                     return (
                       <li key={str(r['event_id'])} data-testid="routing">
                         routed ({str(r['mode'])}) to <strong>{to}</strong>

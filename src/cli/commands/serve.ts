@@ -18,8 +18,9 @@ export function register(program: Command, withContext: WithContext): void {
     .description('serve the HTTP API (ledger, task audit, capture, stream, metrics, OpenAPI at /openapi.json); see docs/api-http.md')
     .option('--host <host>', 'address to listen on (default: config server.host, else 127.0.0.1)')
     .option('--port <port>', 'TCP port (default: config server.port, else 7070)', port)
+    .option('--payloads <dir>', 'the pipeline payload store (as `pipeline run --payloads` wrote it): lineage then shows row data and routing reasons (default: config server.payloads)')
     .action(
-      withContext<{ host?: string; port?: number }>(async (ctx, { opts }) => {
+      withContext<{ host?: string; port?: number; payloads?: string }>(async (ctx, { opts }) => {
         const s = ctx.config.server;
         const ledger = await openLedger({ url: ctx.config.db, maxPayloadBytes: ctx.config.maxPayloadBytes, migrate: false });
         let server;
@@ -35,6 +36,7 @@ export function register(program: Command, withContext: WithContext): void {
             ...(s.requestTimeout === undefined ? {} : { requestTimeoutMs: parseDuration(s.requestTimeout) }),
             ...(s.logLevel === undefined ? {} : { logLevel: s.logLevel }),
             publicLog: s.publicLog,
+            ...((opts.payloads ?? s.payloads) === undefined ? {} : { payloads: (opts.payloads ?? s.payloads)! }),
           });
           const address = await server.app.listen({ host: opts.host ?? s.host, port: opts.port ?? s.port });
           ctx.out.note(`sealtrail serving ${address} (explorer at ${address}/, OpenAPI at ${address}/openapi.json)`);

@@ -34,6 +34,8 @@ export interface ServerConfig {
   requestTimeout?: string;
   /** Whether the /log/ transparency-log reads need no token (default false). */
   publicLog: boolean;
+  /** The pipeline payload store's directory, for row data and routing reasons in lineage (default: none). */
+  payloads?: string;
   /** Request log level (default info: one line per request; debug adds one when it arrives). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
 }

@@ -232,7 +232,7 @@ export function validateRoleName(value: unknown, origin: Origin, key: string): s
   return value;
 }
 
-export const SERVER_KEYS: readonly (keyof ServerConfig)[] = ['host', 'port', 'bodyLimit', 'batchBodyLimit', 'rateLimit', 'rateLimitWindow', 'requestTimeout', 'publicLog', 'logLevel'];
+export const SERVER_KEYS: readonly (keyof ServerConfig)[] = ['host', 'port', 'bodyLimit', 'batchBodyLimit', 'rateLimit', 'rateLimitWindow', 'requestTimeout', 'publicLog', 'logLevel', 'payloads'];
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
 export function serverDefaults(): ServerConfig {
@@ -261,6 +261,7 @@ export function validateServer(value: unknown, origin: Origin, key: string): Ser
     if (typeof value['publicLog'] !== 'boolean') invalid(origin, `${key}.publicLog`, `must be true or false, got ${describe(value['publicLog'])}`);
     server.publicLog = value['publicLog'];
   }
+  if (value['payloads'] !== undefined) server.payloads = validateNonEmptyString(value['payloads'], origin, `${key}.payloads`);
   if (value['logLevel'] !== undefined) {
     const level = value['logLevel'];
     if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) invalid(origin, `${key}.logLevel`, `must be one of ${LOG_LEVELS.join(', ')}, got ${describe(level)}`);

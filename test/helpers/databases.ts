@@ -27,13 +27,31 @@ after(async () => {
     try {
       // A test may have renamed its database away (an outage) and failed before renaming it back.
       for (const name of names) {
-        for (const n of [name, `${name}_off`]) await admin.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`);
+        for (const n of [name, `${name}_off`]) await dropDatabase(admin, n);
       }
     } finally {
       await admin.end();
     }
   }
 });
+/**
+ * Drops a test database, waiting a little for this process's own connections to it to go away
+ * (a pool just ended closes its sockets asynchronously) before forcing: a forced drop terminates
+ * them, and a straggler's "terminating connection" error would fail a file whose tests passed.
+ */
+async function dropDatabase(admin: pg.Client, name: string): Promise<void> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '55006') throw err; // 55006: still in use
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
 process.on('exit', () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });

@@ -130,12 +130,14 @@ describe('sealtrail pipeline (CLI, child processes, SQLite)', () => {
       const audit = (await recorder.runAudit(runId)).records;
       const finished = new Set(audit.pipeline_token_outcomes.filter((o) => o.is_terminal === 1).map((o) => o.token_id as string));
       const unfinished = audit.pipeline_tokens.map((t) => t.token_id as string).filter((t) => !finished.has(t)).sort();
-      assert.ok(unfinished.length > 0, 'the kill left tokens in flight (pending sink write)');
       assert.ok(finished.size > 0, 'tokens written before the kill are complete');
       const report = await sweepRun(ledger.store, runId);
       const found = Object.fromEntries(report.queries.filter((q) => q.ids.length > 0).map((q) => [q.query, q.ids]));
-      assert.deepEqual(Object.keys(found).filter((q) => q !== 'node_state_still_open' && q !== 'operation_still_open'), ['missing_terminal_outcome']);
-      assert.deepEqual(found.missing_terminal_outcome, unfinished);
+      // Rows are recorded in batch units, so the kill may fall between an outcome unit and the next
+      // rows' unit (nothing in flight) or after it (tokens pending their sink write): either way the
+      // sweep names exactly the tokens without an outcome, and nothing else is wrong.
+      assert.deepEqual(Object.keys(found).filter((q) => q !== 'node_state_still_open' && q !== 'operation_still_open'), unfinished.length > 0 ? ['missing_terminal_outcome'] : []);
+      assert.deepEqual(found.missing_terminal_outcome ?? [], unfinished);
       // The only open records are the source load (plus the sink write if the kill hit one) and at
       // most the one state of the row being processed.
       assert.ok((found.node_state_still_open ?? []).length <= 1);
